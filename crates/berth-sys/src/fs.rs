@@ -1,0 +1,189 @@
+//! Files: atomic replacement and root-confined resolution.
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Replaces `path` with `data` atomically and durably: the data goes to a
+/// temporary file in the same directory, is fsynced, renamed over `path`, and
+/// the directory is fsynced. Readers see the old or the new content, never a
+/// mix, and a crash after return loses nothing.
+pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Opens `path` as resolved inside `root`: absolute symlinks and `..` are
+/// confined to `root`, as if the calling process were chrooted there.
+///
+/// `flags` are `open(2)` flags (`O_CLOEXEC` is always added); `mode` applies
+/// when `O_CREAT` is given.
+pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+    const RESOLVE_IN_ROOT: u64 = 0x10;
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let c = CString::new(rel.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: if flags & libc::O_CREAT != 0 {
+            mode as u64
+        } else {
+            0
+        },
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: `how` and `c` outlive the call; the kernel copies both.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Opens a directory as an `O_PATH` handle, for use as the root of
+/// [`open_in_root`].
+pub fn open_dir_path(path: &Path) -> io::Result<OwnedFd> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)?;
+    Ok(OwnedFd::from(f))
+}
+
+/// Creates every missing directory of `path` inside `root` (confined like
+/// [`open_in_root`]) and returns an `O_PATH` handle to the last one.
+pub fn mkdir_all_in_root(root: &OwnedFd, path: &Path, mode: u32) -> io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let mut cur = std::path::PathBuf::from("/");
+    for comp in rel.components() {
+        cur.push(comp);
+        match open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY, 0) {
+            Ok(_) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                let parent = open_in_root(
+                    root,
+                    cur.parent().unwrap_or(Path::new("/")),
+                    libc::O_PATH | libc::O_DIRECTORY,
+                    0,
+                )?;
+                let name = CString::new(comp.as_os_str().as_bytes()).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL")
+                })?;
+                // SAFETY: valid descriptor and NUL-terminated name.
+                let r = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), mode) };
+                if r < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::EEXIST) {
+                        return Err(e);
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY, 0)
+}
+
+/// The `/proc/self/fd/N` path of a descriptor, the usual way to hand an
+/// already-resolved file to a path-based call such as `mount(2)`.
+pub fn proc_fd_path(fd: &impl std::os::fd::AsRawFd) -> std::path::PathBuf {
+    format!("/proc/self/fd/{}", fd.as_raw_fd()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        atomic_write(&p, b"one").unwrap();
+        atomic_write(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn symlinks_cannot_escape_the_root() {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(outer.path().join("secret"), b"host").unwrap();
+        std::fs::write(root.join("secret"), b"container").unwrap();
+        std::os::unix::fs::symlink("/secret", root.join("etc/abs")).unwrap();
+        std::os::unix::fs::symlink("../../../secret", root.join("etc/rel")).unwrap();
+        let rfd = open_dir_path(&root).unwrap();
+        for link in ["/etc/abs", "/etc/rel", "../secret"] {
+            let fd = open_in_root(&rfd, Path::new(link), libc::O_RDONLY, 0).unwrap();
+            let got = std::fs::read(proc_fd_path(&fd)).unwrap();
+            assert_eq!(got, b"container", "{link} stayed inside the root");
+        }
+    }
+
+    #[test]
+    fn mkdir_all_follows_links_inside_root_only() {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink("/", root.join("up")).unwrap();
+        let rfd = open_dir_path(&root).unwrap();
+        mkdir_all_in_root(&rfd, Path::new("/up/../a/b/c"), 0o755).unwrap();
+        assert!(root.join("a/b/c").is_dir());
+        assert!(!outer.path().join("a").exists());
+    }
+}

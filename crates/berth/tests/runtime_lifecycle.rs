@@ -1,0 +1,303 @@
+//! The runtime's lifecycle through runc's command line: run, create, start,
+//! state, kill, delete, list, ps, exec, pause, resume, features, spec.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use berth_testkit::{Bundle, StateRoot, require_root};
+use serde_json::Value;
+
+fn berth() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_berth"))
+}
+
+fn wait_status(root: &StateRoot, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = root.state(id);
+        if s["status"] == want || Instant::now() > deadline {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_returns_the_container_exit_code_and_output() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let b = Bundle::from_spec(
+        berth(),
+        &["sh", "-c", "echo hello from $(hostname); exit 7"],
+    );
+    let out = root.run(&["run", "--bundle", b.path().to_str().unwrap(), "r1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from berth\n");
+    assert!(
+        !root.path().join("r1").exists(),
+        "run deletes the container afterwards"
+    );
+}
+
+#[test]
+fn run_keep_leaves_a_stopped_container() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let b = Bundle::from_spec(berth(), &["true"]);
+    root.ok(&[
+        "run",
+        "--keep",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        "k1",
+    ]);
+    assert_eq!(root.state("k1")["status"], "stopped");
+    root.ok(&["delete", "k1"]);
+}
+
+#[test]
+fn create_start_kill_delete() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let b = Bundle::from_spec(berth(), &["sleep", "100"]);
+    let pidfile = b.path().join("init.pid");
+    root.ok(&[
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        "c1",
+    ]);
+    let s = root.state("c1");
+    assert_eq!(s["status"], "created");
+    assert_eq!(s["id"], "c1");
+    assert_eq!(s["bundle"], b.path().to_str().unwrap());
+    assert_eq!(s["ociVersion"], "1.2.0");
+    let pid = s["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), pid.to_string());
+    assert!(s["created"].as_str().unwrap().ends_with('Z'));
+
+    root.ok(&["start", "c1"]);
+    assert_eq!(wait_status(&root, "c1", "running")["status"], "running");
+    // /proc/PID/exe is the sleep applet now, not berth.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.ends_with("busybox"), "{exe:?}");
+
+    let out = root.run(&["delete", "c1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a running container needs --force"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("c1") && err.contains("running"), "{err}");
+
+    root.ok(&["kill", "c1", "KILL"]);
+    assert_eq!(wait_status(&root, "c1", "stopped")["pid"], 0);
+    let out = root.run(&["kill", "c1", "TERM"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "kill of a stopped container fails"
+    );
+    root.ok(&["delete", "c1"]);
+    assert!(!root.path().join("c1").exists());
+    let out = root.run(&["state", "c1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("c1 does not exist"));
+}
+
+#[test]
+fn signals_by_name_and_number_reach_the_process() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    // A shell as pid 1 only gets signals it has a handler for.
+    let b = Bundle::from_spec(
+        berth(),
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got USR1 > /tmp/sig' USR1; trap 'exit 42' TERM; while :; do sleep 0.05; done",
+        ],
+    );
+    let mut cfg = b.config.clone();
+    cfg["root"]["readonly"] = Value::Bool(false);
+    let b = Bundle::new(cfg);
+    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), "s1"]);
+    std::thread::sleep(Duration::from_millis(200));
+    root.ok(&["kill", "s1", "SIGUSR1"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !b.rootfs().join("tmp/sig").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::read_to_string(b.rootfs().join("tmp/sig")).unwrap(),
+        "got USR1\n"
+    );
+    root.ok(&["kill", "s1", "15"]);
+    assert_eq!(wait_status(&root, "s1", "stopped")["status"], "stopped");
+    let out = root.run(&["kill", "s1", "NOSUCHSIG"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOSUCHSIG"));
+    root.ok(&["delete", "s1"]);
+}
+
+#[test]
+fn exec_list_ps_pause_resume() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let b = Bundle::from_spec(berth(), &["sleep", "100"]);
+    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), "e1"]);
+
+    let out = root.run(&["exec", "e1", "sh", "-c", "echo in $(hostname); exit 5"]);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "in berth\n");
+    // exec joins the pid namespace: the container's init is pid 1 there.
+    let out = root.ok(&["exec", "e1", "cat", "/proc/1/cmdline"]);
+    assert_eq!(out, "sleep\x00100\x00");
+    let out = root.ok(&[
+        "exec",
+        "--env",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        "e1",
+        "sh",
+        "-c",
+        "echo $FOO $(pwd)",
+    ]);
+    assert_eq!(out, "bar /tmp\n");
+    let out = root.run(&["exec", "e1", "no-such-program"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("executable file not found"));
+
+    let list = root.ok(&["list"]);
+    assert!(list.starts_with("ID"), "{list}");
+    assert!(list.contains("e1") && list.contains("running"), "{list}");
+    assert_eq!(root.ok(&["list", "-q"]), "e1\n");
+    let json: Value = serde_json::from_str(&root.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(json[0]["id"], "e1");
+
+    let pids: Vec<i64> = serde_json::from_str(&root.ok(&["ps", "--format", "json", "e1"])).unwrap();
+    let init = root.state("e1")["pid"].as_i64().unwrap();
+    assert_eq!(pids, vec![init]);
+    let table = root.ok(&["ps", "e1"]);
+    assert!(
+        table.starts_with("UID") && table.contains("sleep 100"),
+        "{table}"
+    );
+
+    root.ok(&["pause", "e1"]);
+    assert_eq!(root.state("e1")["status"], "paused");
+    root.ok(&["resume", "e1"]);
+    assert_eq!(root.state("e1")["status"], "running");
+    root.ok(&["delete", "--force", "e1"]);
+    assert!(!root.path().join("e1").exists());
+}
+
+#[test]
+fn exec_detached_writes_a_pid_file_and_process_json_works() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let b = Bundle::from_spec(berth(), &["sleep", "100"]);
+    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), "e2"]);
+    let proc_json = b.path().join("process.json");
+    std::fs::write(
+        &proc_json,
+        r#"{"terminal":false,"user":{"uid":65534,"gid":65534},"args":["sh","-c","id -u > /dev/shm/who"],"env":["PATH=/bin:/usr/bin"],"cwd":"/"}"#,
+    )
+    .unwrap();
+    let pidfile = b.path().join("exec.pid");
+    root.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        "-p",
+        proc_json.to_str().unwrap(),
+        "e2",
+    ]);
+    assert!(
+        std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .parse::<i32>()
+            .unwrap()
+            > 0
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = root.run(&["exec", "e2", "cat", "/dev/shm/who"]);
+        if out.status.success() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "65534\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "detached exec never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    root.ok(&["delete", "-f", "e2"]);
+}
+
+#[test]
+fn features_and_spec() {
+    let root = StateRoot::new(berth());
+    let f: Value = serde_json::from_str(&root.ok(&["features"])).unwrap();
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert!(
+        f["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "user")
+    );
+    assert_eq!(f["linux"]["cgroup"]["v2"], true);
+    let dir = tempfile::tempdir().unwrap();
+    root.ok(&["spec", "--bundle", dir.path().to_str().unwrap()]);
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["process"]["args"][0], "sh");
+    let nofile = spec["process"]["rlimits"][0]["hard"].as_u64().unwrap();
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    assert!(
+        nofile <= lim.rlim_max,
+        "the default spec stays within the host's hard limit"
+    );
+    let out = root.run(&["spec", "--bundle", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "spec refuses to overwrite");
+}
+
+#[test]
+fn berth_runtime_link_is_a_runc_drop_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("berth-runtime");
+    std::os::unix::fs::symlink(berth(), &link).unwrap();
+    let out = std::process::Command::new(&link)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("spec: 1.2.0"));
+    let out = std::process::Command::new(&link)
+        .args([
+            "--root",
+            dir.path().join("st").to_str().unwrap(),
+            "list",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs everything berth's build and tests need on Debian 12, as root.
+# The peers (runc, crun, containerd, podman) are what the interoperability
+# tests and bench/ compare berth with.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps.sh: run as root (apt-get install)" >&2
+    exit 1
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    libseccomp-dev busybox-static procps jq tmux iproute2 \
+    runc crun containerd podman >/dev/null
+if ! command -v cargo-nextest >/dev/null && ! cargo nextest --version >/dev/null 2>&1; then
+    cargo install --locked cargo-nextest
+fi
