@@ -260,6 +260,35 @@ pub fn run_to_files(cmd: &mut Command) -> Output {
     }
 }
 
+/// A container id unique across concurrently running tests (cgroup paths
+/// are global: two tests must never share an id).
+pub fn unique_id(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Host directories of a container's cgroup (`/berth/<id>` in every
+/// mounted hierarchy) that exist now: a deleted container must leave none.
+pub fn leftover_cgroups(id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        roots.extend(entries.flatten().map(|e| e.path()));
+    }
+    for r in roots {
+        let p = r.join("berth").join(id);
+        if p.exists() {
+            found.push(p);
+        }
+    }
+    found
+}
+
 /// Whether the tests run as root (the runtime's tests need it).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use berth_testkit::{Bundle, StateRoot, require_root};
+use berth_testkit::{Bundle, StateRoot, require_root, unique_id};
 use serde_json::Value;
 
 fn berth() -> &'static Path {
@@ -25,12 +25,13 @@ fn wait_status(root: &StateRoot, id: &str, want: &str) -> Value {
 #[test]
 fn run_returns_the_container_exit_code_and_output() {
     require_root!();
+    let id = unique_id("r1");
     let root = StateRoot::new(berth());
     let b = Bundle::from_spec(
         berth(),
         &["sh", "-c", "echo hello from $(hostname); exit 7"],
     );
-    let out = root.run(&["run", "--bundle", b.path().to_str().unwrap(), "r1"]);
+    let out = root.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
     assert_eq!(
         out.status.code(),
         Some(7),
@@ -39,7 +40,7 @@ fn run_returns_the_container_exit_code_and_output() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from berth\n");
     assert!(
-        !root.path().join("r1").exists(),
+        !root.path().join(&id).exists(),
         "run deletes the container afterwards"
     );
 }
@@ -47,22 +48,18 @@ fn run_returns_the_container_exit_code_and_output() {
 #[test]
 fn run_keep_leaves_a_stopped_container() {
     require_root!();
+    let id = unique_id("k1");
     let root = StateRoot::new(berth());
     let b = Bundle::from_spec(berth(), &["true"]);
-    root.ok(&[
-        "run",
-        "--keep",
-        "--bundle",
-        b.path().to_str().unwrap(),
-        "k1",
-    ]);
-    assert_eq!(root.state("k1")["status"], "stopped");
-    root.ok(&["delete", "k1"]);
+    root.ok(&["run", "--keep", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_eq!(root.state(&id)["status"], "stopped");
+    root.ok(&["delete", &id]);
 }
 
 #[test]
 fn create_start_kill_delete() {
     require_root!();
+    let id = unique_id("c1");
     let root = StateRoot::new(berth());
     let b = Bundle::from_spec(berth(), &["sleep", "100"]);
     let pidfile = b.path().join("init.pid");
@@ -72,50 +69,51 @@ fn create_start_kill_delete() {
         b.path().to_str().unwrap(),
         "--pid-file",
         pidfile.to_str().unwrap(),
-        "c1",
+        &id,
     ]);
-    let s = root.state("c1");
+    let s = root.state(&id);
     assert_eq!(s["status"], "created");
-    assert_eq!(s["id"], "c1");
+    assert_eq!(s["id"], id.as_str());
     assert_eq!(s["bundle"], b.path().to_str().unwrap());
     assert_eq!(s["ociVersion"], "1.2.0");
     let pid = s["pid"].as_i64().unwrap();
     assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), pid.to_string());
     assert!(s["created"].as_str().unwrap().ends_with('Z'));
 
-    root.ok(&["start", "c1"]);
-    assert_eq!(wait_status(&root, "c1", "running")["status"], "running");
+    root.ok(&["start", &id]);
+    assert_eq!(wait_status(&root, &id, "running")["status"], "running");
     // /proc/PID/exe is the sleep applet now, not berth.
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     assert!(exe.ends_with("busybox"), "{exe:?}");
 
-    let out = root.run(&["delete", "c1"]);
+    let out = root.run(&["delete", &id]);
     assert_eq!(
         out.status.code(),
         Some(1),
         "a running container needs --force"
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("c1") && err.contains("running"), "{err}");
+    assert!(err.contains(&id) && err.contains("running"), "{err}");
 
-    root.ok(&["kill", "c1", "KILL"]);
-    assert_eq!(wait_status(&root, "c1", "stopped")["pid"], 0);
-    let out = root.run(&["kill", "c1", "TERM"]);
+    root.ok(&["kill", &id, "KILL"]);
+    assert_eq!(wait_status(&root, &id, "stopped")["pid"], 0);
+    let out = root.run(&["kill", &id, "TERM"]);
     assert_eq!(
         out.status.code(),
         Some(1),
         "kill of a stopped container fails"
     );
-    root.ok(&["delete", "c1"]);
-    assert!(!root.path().join("c1").exists());
-    let out = root.run(&["state", "c1"]);
+    root.ok(&["delete", &id]);
+    assert!(!root.path().join(&id).exists());
+    let out = root.run(&["state", &id]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("c1 does not exist"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{id} does not exist")));
 }
 
 #[test]
 fn signals_by_name_and_number_reach_the_process() {
     require_root!();
+    let id = unique_id("s1");
     let root = StateRoot::new(berth());
     // A shell as pid 1 only gets signals it has a handler for.
     let b = Bundle::from_spec(
@@ -129,9 +127,9 @@ fn signals_by_name_and_number_reach_the_process() {
     let mut cfg = b.config.clone();
     cfg["root"]["readonly"] = Value::Bool(false);
     let b = Bundle::new(cfg);
-    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), "s1"]);
+    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
     std::thread::sleep(Duration::from_millis(200));
-    root.ok(&["kill", "s1", "SIGUSR1"]);
+    root.ok(&["kill", &id, "SIGUSR1"]);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !b.rootfs().join("tmp/sig").exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -140,26 +138,27 @@ fn signals_by_name_and_number_reach_the_process() {
         std::fs::read_to_string(b.rootfs().join("tmp/sig")).unwrap(),
         "got USR1\n"
     );
-    root.ok(&["kill", "s1", "15"]);
-    assert_eq!(wait_status(&root, "s1", "stopped")["status"], "stopped");
-    let out = root.run(&["kill", "s1", "NOSUCHSIG"]);
+    root.ok(&["kill", &id, "15"]);
+    assert_eq!(wait_status(&root, &id, "stopped")["status"], "stopped");
+    let out = root.run(&["kill", &id, "NOSUCHSIG"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("NOSUCHSIG"));
-    root.ok(&["delete", "s1"]);
+    root.ok(&["delete", &id]);
 }
 
 #[test]
 fn exec_list_ps_pause_resume() {
     require_root!();
+    let id = unique_id("e1");
     let root = StateRoot::new(berth());
     let b = Bundle::from_spec(berth(), &["sleep", "100"]);
-    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), "e1"]);
+    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
 
-    let out = root.run(&["exec", "e1", "sh", "-c", "echo in $(hostname); exit 5"]);
+    let out = root.run(&["exec", &id, "sh", "-c", "echo in $(hostname); exit 5"]);
     assert_eq!(out.status.code(), Some(5));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "in berth\n");
     // exec joins the pid namespace: the container's init is pid 1 there.
-    let out = root.ok(&["exec", "e1", "cat", "/proc/1/cmdline"]);
+    let out = root.ok(&["exec", &id, "cat", "/proc/1/cmdline"]);
     assert_eq!(out, "sleep\x00100\x00");
     let out = root.ok(&[
         "exec",
@@ -167,46 +166,47 @@ fn exec_list_ps_pause_resume() {
         "FOO=bar",
         "--cwd",
         "/tmp",
-        "e1",
+        &id,
         "sh",
         "-c",
         "echo $FOO $(pwd)",
     ]);
     assert_eq!(out, "bar /tmp\n");
-    let out = root.run(&["exec", "e1", "no-such-program"]);
+    let out = root.run(&["exec", &id, "no-such-program"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("executable file not found"));
 
     let list = root.ok(&["list"]);
     assert!(list.starts_with("ID"), "{list}");
-    assert!(list.contains("e1") && list.contains("running"), "{list}");
-    assert_eq!(root.ok(&["list", "-q"]), "e1\n");
+    assert!(list.contains(&id) && list.contains("running"), "{list}");
+    assert_eq!(root.ok(&["list", "-q"]), format!("{id}\n"));
     let json: Value = serde_json::from_str(&root.ok(&["list", "--format", "json"])).unwrap();
-    assert_eq!(json[0]["id"], "e1");
+    assert_eq!(json[0]["id"], id.as_str());
 
-    let pids: Vec<i64> = serde_json::from_str(&root.ok(&["ps", "--format", "json", "e1"])).unwrap();
-    let init = root.state("e1")["pid"].as_i64().unwrap();
+    let pids: Vec<i64> = serde_json::from_str(&root.ok(&["ps", "--format", "json", &id])).unwrap();
+    let init = root.state(&id)["pid"].as_i64().unwrap();
     assert_eq!(pids, vec![init]);
-    let table = root.ok(&["ps", "e1"]);
+    let table = root.ok(&["ps", &id]);
     assert!(
         table.starts_with("UID") && table.contains("sleep 100"),
         "{table}"
     );
 
-    root.ok(&["pause", "e1"]);
-    assert_eq!(root.state("e1")["status"], "paused");
-    root.ok(&["resume", "e1"]);
-    assert_eq!(root.state("e1")["status"], "running");
-    root.ok(&["delete", "--force", "e1"]);
-    assert!(!root.path().join("e1").exists());
+    root.ok(&["pause", &id]);
+    assert_eq!(root.state(&id)["status"], "paused");
+    root.ok(&["resume", &id]);
+    assert_eq!(root.state(&id)["status"], "running");
+    root.ok(&["delete", "--force", &id]);
+    assert!(!root.path().join(&id).exists());
 }
 
 #[test]
 fn exec_detached_writes_a_pid_file_and_process_json_works() {
     require_root!();
+    let id = unique_id("e2");
     let root = StateRoot::new(berth());
     let b = Bundle::from_spec(berth(), &["sleep", "100"]);
-    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), "e2"]);
+    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
     let proc_json = b.path().join("process.json");
     std::fs::write(
         &proc_json,
@@ -221,7 +221,7 @@ fn exec_detached_writes_a_pid_file_and_process_json_works() {
         pidfile.to_str().unwrap(),
         "-p",
         proc_json.to_str().unwrap(),
-        "e2",
+        &id,
     ]);
     assert!(
         std::fs::read_to_string(&pidfile)
@@ -232,7 +232,7 @@ fn exec_detached_writes_a_pid_file_and_process_json_works() {
     );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let out = root.run(&["exec", "e2", "cat", "/dev/shm/who"]);
+        let out = root.run(&["exec", &id, "cat", "/dev/shm/who"]);
         if out.status.success() {
             assert_eq!(String::from_utf8_lossy(&out.stdout), "65534\n");
             break;
@@ -240,7 +240,7 @@ fn exec_detached_writes_a_pid_file_and_process_json_works() {
         assert!(Instant::now() < deadline, "detached exec never ran");
         std::thread::sleep(Duration::from_millis(50));
     }
-    root.ok(&["delete", "-f", "e2"]);
+    root.ok(&["delete", "-f", &id]);
 }
 
 #[test]
