@@ -157,8 +157,17 @@ pub fn supervise(pid: i32, master: Option<OwnedFd>, sigs: &SigSet) -> Result<i32
                 });
             }
         }
-        // SAFETY: a valid array of pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, -1) };
+        // SAFETY: a valid array of pollfds. The timeout is only a backstop
+        // for a SIGCHLD that never comes (the target reaped elsewhere).
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, 1000) };
+        if n == 0 {
+            if code.is_none() && reap(pid, &mut code) {
+                return Err(Error::Init(format!(
+                    "lost track of process {pid}: it was reaped elsewhere"
+                )));
+            }
+            continue;
+        }
         if n < 0 {
             if nix::Error::last() == nix::Error::EINTR {
                 continue;
@@ -201,10 +210,13 @@ pub fn supervise(pid: i32, master: Option<OwnedFd>, sigs: &SigSet) -> Result<i32
     Ok(code.unwrap_or(255))
 }
 
-fn reap(target: i32, code: &mut Option<i32>) {
+/// Reaps every exited child, noting the target's exit code. Returns true
+/// if we have no children left and never saw the target exit.
+fn reap(target: i32, code: &mut Option<i32>) -> bool {
     loop {
         match nix::sys::wait::waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(WaitStatus::StillAlive) => return false,
+            Err(_) => return code.is_none(),
             Ok(ws) => {
                 if ws.pid().map(|p| p.as_raw()) == Some(target) {
                     *code = exit_code(ws);
