@@ -4,8 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/install-deps.sh"
-cargo build --release --manifest-path "$here/Cargo.toml"
-berth="$here/target/release/berth"
+berth=$("$here/scripts/build-release.sh")
 
 bundle=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
 trap 'rm -rf "$bundle"' EXIT

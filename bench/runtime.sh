@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Runtime speed and memory: create + start + wait + delete of a busybox
+# `true` container (`RUNTIME run`, one process doing all four), berth against
+# runc and crun where installed, alternating runs, medians and ratios, and
+# the peak RSS of each runtime process.
+#
+#   bench/runtime.sh [iterations]        (as root; builds berth --release)
+#
+# crun 1.8 refuses this machine's hybrid cgroup layout unless hugetlb is a
+# v1 hierarchy: the script moves hugetlb to v1 for the run and moves it back.
+set -euo pipefail
+n=${1:-50}
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=$("$here/scripts/build-release.sh")
+work=$(mktemp -d /tmp/berth-bench.XXXXXX)
+ln -s "$bin" "$work/berth-runtime"
+
+hugetlb_moved=
+cleanup() {
+    for r in "$work"/root-*; do
+        [ -d "$r" ] || continue
+        for id in $(ls "$r" 2>/dev/null); do
+            case "$r" in
+                *berth*) "$work/berth-runtime" --root "$r" delete -f "$id" ;;
+                *) "${r##*root-}" --root "$r" delete -f "$id" ;;
+            esac >/dev/null 2>&1 || true
+        done
+    done
+    if [ -n "$hugetlb_moved" ]; then
+        umount /sys/fs/cgroup/hugetlb 2>/dev/null || true
+        rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
+        echo +hugetlb > /sys/fs/cgroup/unified/cgroup.subtree_control 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The bundle: busybox, `true`, no terminal, the runtime's own default spec.
+mkdir -p "$work/bundle/rootfs/bin"
+cp /bin/busybox "$work/bundle/rootfs/bin/"
+(cd "$work/bundle/rootfs" && for a in $(/bin/busybox --list-full); do
+    mkdir -p "$(dirname "$a")"; [ -e "$a" ] || ln -s /bin/busybox "$a"; done)
+"$work/berth-runtime" spec --bundle "$work/bundle"
+jq '.ociVersion = "1.0.2" | .process.terminal = false | .process.args = ["true"]' "$work/bundle/config.json" > "$work/c.json"
+mv "$work/c.json" "$work/bundle/config.json"
+
+runtimes=("$work/berth-runtime")
+for peer in runc crun; do
+    command -v "$peer" >/dev/null && runtimes+=("$(command -v "$peer")")
+done
+if command -v crun >/dev/null && [ -d /sys/fs/cgroup/unified ] && ! [ -d /sys/fs/cgroup/hugetlb ] \
+    && grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers; then
+    if echo -hugetlb > /sys/fs/cgroup/unified/cgroup.subtree_control 2>/dev/null \
+        && mkdir -p /sys/fs/cgroup/hugetlb \
+        && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null; then
+        hugetlb_moved=1
+    else
+        echo "note: could not move hugetlb to v1; crun may fail here" >&2
+    fi
+fi
+
+time_bin=/usr/bin/time
+[ -x "$time_bin" ] || time_bin=
+for i in $(seq "$n"); do
+    for rt in "${runtimes[@]}"; do
+        name=$(basename "$rt")
+        root="$work/root-$name"
+        start=$(date +%s%N)
+        if [ -n "$time_bin" ]; then
+            "$time_bin" -f "%M" -o "$work/rss-$name-$i" "$rt" --root "$root" run --bundle "$work/bundle" "b$i" \
+                >/dev/null 2>"$work/err-$name" || { echo "$name failed: $(cat "$work/err-$name")" >&2; exit 1; }
+        else
+            "$rt" --root "$root" run --bundle "$work/bundle" "b$i" >/dev/null 2>"$work/err-$name" \
+                || { echo "$name failed: $(cat "$work/err-$name")" >&2; exit 1; }
+        fi
+        end=$(date +%s%N)
+        echo $(( (end - start) / 1000 )) >> "$work/t-$name"
+    done
+done
+
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf "%-14s %12s %14s\n" runtime "median (ms)" "peak RSS (MB)"
+declare -A med
+for rt in "${runtimes[@]}"; do
+    name=$(basename "$rt")
+    med[$name]=$(median "$work/t-$name")
+    rss="n/a"
+    if [ -n "$time_bin" ]; then
+        rss=$(cat "$work"/rss-"$name"-* | sort -n | tail -1 | awk '{printf "%.1f", $1/1024}')
+    fi
+    printf "%-14s %12.2f %14s\n" "$name" "$(echo "${med[$name]} / 1000" | bc -l)" "$rss"
+done
+for peer in runc crun; do
+    [ -n "${med[$peer]:-}" ] || continue
+    printf "berth/%s median ratio: %.2f\n" "$peer" "$(echo "${med[berth-runtime]} / ${med[$peer]}" | bc -l)"
+done
