@@ -1,26 +1,13 @@
 //! The runtime's lifecycle through runc's command line: run, create, start,
 //! state, kill, delete, list, ps, exec, pause, resume, features, spec.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use berth_testkit::{Bundle, StateRoot, require_root, unique_id};
+use common::{berth, wait_status};
 use serde_json::Value;
-
-fn berth() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_berth"))
-}
-
-fn wait_status(root: &StateRoot, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = root.state(id);
-        if s["status"] == want || Instant::now() > deadline {
-            return s;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn run_returns_the_container_exit_code_and_output() {
