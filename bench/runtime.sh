@@ -27,6 +27,9 @@ cleanup() {
         done
     done
     if [ -n "$hugetlb_moved" ]; then
+        # Child cgroups keep an unmounted hierarchy alive (and hugetlb off
+        # v2): remove them, deepest first, before unmounting.
+        find /sys/fs/cgroup/hugetlb -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null || true
         umount /sys/fs/cgroup/hugetlb 2>/dev/null || true
         rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
         echo +hugetlb > /sys/fs/cgroup/unified/cgroup.subtree_control 2>/dev/null || true

@@ -190,6 +190,11 @@ pub fn device_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
         .and_then(|l| l.devices().clone())
         .unwrap_or_default()
     {
+        // FIFOs are created like devices but the device cgroup does not
+        // govern them; a 'p' rule would be rejected.
+        if dev.typ() == LinuxDeviceType::P {
+            continue;
+        }
         rules.push(LinuxDeviceCgroup::from(&dev));
     }
     rules.push(rule(true, LinuxDeviceType::C, None, None, "m"));
@@ -228,4 +233,40 @@ pub fn namespace(spec: &Spec, t: LinuxNamespaceType) -> Option<oci_spec::runtime
         .iter()
         .find(|n| n.typ() == t)
         .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{LinuxBuilder, LinuxDeviceBuilder, SpecBuilder};
+
+    #[test]
+    fn fifo_devices_get_no_cgroup_rule() {
+        let dev = |path: &str, typ, major, minor| {
+            LinuxDeviceBuilder::default()
+                .path(path)
+                .typ(typ)
+                .major(major)
+                .minor(minor)
+                .build()
+                .unwrap()
+        };
+        let spec = SpecBuilder::default()
+            .linux(
+                LinuxBuilder::default()
+                    .devices(vec![
+                        dev("/dev/fifo", LinuxDeviceType::P, 8, 666),
+                        dev("/dev/chr", LinuxDeviceType::C, 10, 666),
+                    ])
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let rules = device_rules(&spec);
+        assert!(rules.iter().all(|r| r.typ() != Some(LinuxDeviceType::P)));
+        assert!(rules.iter().any(|r| r.typ() == Some(LinuxDeviceType::C)
+            && r.major() == Some(10)
+            && r.minor() == Some(666)));
+    }
 }

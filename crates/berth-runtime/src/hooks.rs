@@ -70,6 +70,18 @@ pub fn run(spec: &Spec, point: HookPoint, state: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs every hook at `point` in order, even after one fails, and returns
+/// the failures: for poststart and poststop, where a failing hook only
+/// warns and "the remaining hooks and lifecycle continue".
+pub fn run_all(spec: &Spec, point: HookPoint, state: &str) -> Vec<Error> {
+    let Some(list) = spec.hooks().as_ref().and_then(|h| point.list(h)) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|hook| run_one(point.name(), hook, state).err())
+        .collect()
+}
+
 fn run_one(kind: &'static str, hook: &Hook, state: &str) -> Result<()> {
     let fail = |message: String| Error::Hook {
         kind,
@@ -116,5 +128,39 @@ fn run_one(kind: &'static str, hook: &Hook, state: &str) -> Result<()> {
         Ok(())
     } else {
         Err(fail(format!("exited with {status}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{HookBuilder, HooksBuilder, SpecBuilder};
+
+    #[test]
+    fn run_all_keeps_going_after_a_failure() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("out");
+        let sh = |script: String| {
+            HookBuilder::default()
+                .path("/bin/sh")
+                .args(vec!["sh".to_owned(), "-c".to_owned(), script])
+                .build()
+                .unwrap()
+        };
+        let hooks = vec![
+            sh("exit 3".to_owned()),
+            sh(format!("echo second >> {}", out.display())),
+        ];
+        let spec = SpecBuilder::default()
+            .hooks(HooksBuilder::default().poststop(hooks).build().unwrap())
+            .build()
+            .unwrap();
+        let errors = run_all(&spec, HookPoint::Poststop, "{}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "second\n");
+        // run stops at the first failure.
+        std::fs::remove_file(&out).unwrap();
+        assert!(run(&spec, HookPoint::Poststop, "{}").is_err());
+        assert!(!out.exists());
     }
 }

@@ -39,6 +39,8 @@ pub struct InitArgs<'a> {
     pub cgroup: &'a CgroupManager,
     /// The exec fifo, opened read-write: init blocks reading it until start.
     pub fifo: OwnedFd,
+    /// The started fifo: closed by the exec, or given the reason it failed.
+    pub started: OwnedFd,
     /// The connected console socket, when the process has a terminal.
     pub console: Option<OwnedFd>,
     /// The compiled seccomp filter.
@@ -235,10 +237,16 @@ fn stage2(args: InitArgs, chan: &Channel) -> ! {
         let (argv, envp) = process::exec_args(proc_);
         chan.send(&Msg::Ready)?;
         wait_for_start(&args.fifo)?;
-        hooks::run(spec, HookPoint::StartContainer, &state)?;
-        process::set_umask_and_cwd(proc_)?;
-        process::finalize_identity(proc_, args.seccomp.as_ref())?;
-        Err(process::exec(&program, &argv, &envp, args.preserve_fds))
+        let err = (|| {
+            hooks::run(spec, HookPoint::StartContainer, &state)?;
+            process::set_umask_and_cwd(proc_)?;
+            process::finalize_identity(proc_, args.seccomp.as_ref())?;
+            Err(process::exec(&program, &argv, &envp, args.preserve_fds))
+        })()
+        .unwrap_or_else(|e: Error| e);
+        // `start` is waiting to hear how the exec went.
+        let _ = nix::unistd::write(&args.started, err.to_string().as_bytes());
+        Err(err)
     })
 }
 

@@ -45,9 +45,12 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
         .filter(|p| !p.is_empty())
         .and_then(mountopts::propagation_flag);
     // Stop our mounts from reaching the host first; a shared propagation the
-    // spec asks for is applied to the new root after pivot_root.
+    // spec asks for is applied to the new root after pivot_root. So is an
+    // unbindable one: made unbindable now, the rootfs could not be bound
+    // below (EINVAL); private is unbindable's bindable equivalent.
     let root_flag = match prop {
         Some(p) if p.contains(MsFlags::MS_SHARED) => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Some(p) if p.contains(MsFlags::MS_UNBINDABLE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
         Some(p) => p | MsFlags::MS_REC,
         None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };

@@ -119,6 +119,12 @@ impl Container {
         self.dir.join("exec.fifo")
     }
 
+    /// The fifo through which `start` learns that the user's program was
+    /// executed (end of file) or failed to be (an error message).
+    pub fn started_fifo_path(&self) -> PathBuf {
+        self.dir.join("started.fifo")
+    }
+
     /// Whether the init process is still the one this container started.
     pub fn init_alive(&self) -> bool {
         self.saved.pid > 0 && proc_start_time(self.saved.pid) == Some(self.saved.start_time)

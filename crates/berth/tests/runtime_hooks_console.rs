@@ -191,3 +191,44 @@ fn preserved_descriptors_reach_the_container() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "through fd 3\n");
 }
+
+#[test]
+fn start_fails_when_the_program_cannot_start() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let id = unique_id("nostart");
+    let b = Bundle::from_spec(berth(), &["true"]);
+    let mut cfg = b.config.clone();
+    cfg["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
+    let b = Bundle::new(cfg);
+    root.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    let o = root.run(&["start", &id]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("startContainer") && err.contains("/bin/false"),
+        "{err}"
+    );
+    assert_eq!(wait_status(&root, &id, "stopped")["status"], "stopped");
+    root.ok(&["delete", &id]);
+}
+
+#[test]
+fn poststart_runs_after_the_program_started() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let id = unique_id("poststart");
+    let out = tempfile::tempdir().unwrap();
+    let b = Bundle::from_spec(berth(), &["sleep", "100"]);
+    let mut cfg = b.config.clone();
+    // The hook reads the init's command line: it must be the program's.
+    cfg["hooks"] = json!({"poststart": [{"path": "/bin/sh", "args": ["sh", "-c",
+        format!("read -r s; pid=$(echo \"$s\" | sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); tr '\\0' ' ' < /proc/$pid/cmdline > {}/cmd", out.path().display())]}]});
+    let b = Bundle::new(cfg);
+    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("cmd")).unwrap(),
+        "sleep 100 "
+    );
+    root.ok(&["delete", "-f", &id]);
+}

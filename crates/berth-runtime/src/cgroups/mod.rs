@@ -287,7 +287,7 @@ impl CgroupManager {
             }
         }
         if let Some(u) = &self.unified {
-            v2::create(&u.mount_point, &u.dir)?;
+            v2::create(&u.mount_point, &u.dir, self.layout == Layout::Unified)?;
         }
         Ok(())
     }
@@ -313,7 +313,8 @@ impl CgroupManager {
             || m.reservation().is_some()
             || m.swap().is_some()
             || m.swappiness().is_some()
-            || m.disable_oom_killer().is_some();
+            || m.disable_oom_killer().is_some()
+            || m.kernel_tcp().is_some();
         if !requested {
             return Ok(());
         }
@@ -386,7 +387,12 @@ impl CgroupManager {
         }
         match self.target("hugetlb", Some("hugetlb")) {
             Some(Target::V1(d)) => common::set_hugetlb(d, limits, "limit_in_bytes"),
-            Some(Target::V2(d)) => common::set_hugetlb(d, limits, "max"),
+            Some(Target::V2(d)) => {
+                if let (Layout::Hybrid, Some(u)) = (self.layout, &self.unified) {
+                    v2::enable_along(&u.mount_point, &u.dir);
+                }
+                common::set_hugetlb(d, limits, "max")
+            }
             None => Err(unavailable("hugetlb", "linux.resources.hugepageLimits")),
         }
     }

@@ -608,3 +608,35 @@ fn v2_tasks_stats_and_oom() {
     let j = serde_json::to_value(&s).unwrap();
     assert_eq!(j["memory"]["usage"]["failcnt"], 4);
 }
+
+#[test]
+fn v1_kernel_tcp_is_set_where_the_kernel_has_the_file() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let m = seed_v1(r, &["memory"]);
+    let res = |tcp: i64| {
+        LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .kernel_tcp(tcp)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    // No memory.kmem.tcp.limit_in_bytes: nothing to set, and no error.
+    m.apply(&res(1 << 20)).unwrap();
+    let mem = leaf(r, "memory");
+    touch(
+        &mem,
+        "memory.kmem.tcp.limit_in_bytes",
+        "9223372036854771712",
+    );
+    m.apply(&res(1 << 20)).unwrap();
+    assert_eq!(
+        get(&mem, "memory.kmem.tcp.limit_in_bytes"),
+        (1u64 << 20).to_string()
+    );
+    assert!(m.apply(&res(-2)).is_err());
+}

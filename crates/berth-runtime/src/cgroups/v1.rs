@@ -12,6 +12,7 @@ use super::fsutil::{self, write};
 
 const MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
 const MEM_LIMIT: &str = "memory.limit_in_bytes";
+const KMEM_TCP_LIMIT: &str = "memory.kmem.tcp.limit_in_bytes";
 
 /// Treats 0 as "not set" for byte limits, as runc does: a zero limit would
 /// make the container unusable and is what tools emit for "unspecified".
@@ -31,10 +32,16 @@ pub(super) fn check_limit(field: &'static str, v: i64) -> Result<i64, CgroupErro
     Ok(v)
 }
 
-/// Applies `linux.resources.memory`. Kernel memory limits are ignored: the
-/// kernel no longer supports setting them.
+/// Applies `linux.resources.memory`. The kernel memory limit is ignored:
+/// current kernels accept writes to memory.kmem.limit_in_bytes but do
+/// nothing with them. The kernel TCP buffer limit (kernelTCP) still works
+/// and is set where the kernel has the file.
 pub(super) fn set_memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
     set_limit_and_swap(dir, nonzero(m.limit()), nonzero(m.swap()))?;
+    if let Some(t) = nonzero(m.kernel_tcp()).filter(|_| fsutil::exists(dir, KMEM_TCP_LIMIT)) {
+        let t = check_limit("memory.kernelTCP", t)?;
+        write(dir, KMEM_TCP_LIMIT, &t.to_string())?;
+    }
     if let Some(r) = nonzero(m.reservation()) {
         let r = check_limit("memory.reservation", r)?;
         write(dir, "memory.soft_limit_in_bytes", &r.to_string())?;

@@ -21,11 +21,18 @@ use super::v1::check_limit;
 /// may not own its parent's subtree_control. A controller that did not make
 /// it shows up later as a missing file when a limit for it is applied, which
 /// names the file.
-pub(super) fn create(mount_point: &Path, dir: &Path) -> Result<(), CgroupError> {
+///
+/// With `enable` false the directories are only made: on a hybrid host the
+/// cgroup2 tree tracks processes, and enabling its controllers (hugetlb
+/// here) would pin them to v2 for every other tool on the host; they are
+/// enabled by [`enable_along`] when a limit needs them.
+pub(super) fn create(mount_point: &Path, dir: &Path, enable: bool) -> Result<(), CgroupError> {
     let below = dir.strip_prefix(mount_point).unwrap_or(dir);
     let mut cur = mount_point.to_owned();
     for comp in below.components() {
-        enable_controllers(&cur);
+        if enable {
+            enable_controllers(&cur);
+        }
         cur.push(comp);
         match std::fs::create_dir(&cur) {
             Ok(()) => {}
@@ -34,6 +41,17 @@ pub(super) fn create(mount_point: &Path, dir: &Path) -> Result<(), CgroupError> 
         }
     }
     Ok(())
+}
+
+/// Enables every available controller in each ancestor of `dir`, from the
+/// mount point down (best effort, as in [`create`]).
+pub(super) fn enable_along(mount_point: &Path, dir: &Path) {
+    let below = dir.strip_prefix(mount_point).unwrap_or(dir);
+    let mut cur = mount_point.to_owned();
+    for comp in below.components() {
+        enable_controllers(&cur);
+        cur.push(comp);
+    }
 }
 
 fn enable_controllers(dir: &Path) {

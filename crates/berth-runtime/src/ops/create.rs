@@ -102,15 +102,8 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Container> {
     let config_copy = serde_json::to_vec(&bundle.spec).expect("spec serialises");
     berth_sys::fs::atomic_write(&dir.join("config.json"), &config_copy)
         .map_err(Error::io("write", dir.join("config.json")))?;
-    let fifo_path = dir.join("exec.fifo");
-    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
-        .map_err(Error::sys(format!("mkfifo {}", fifo_path.display())))?;
-    let fifo = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&fifo_path)
-        .map_err(Error::io("open", &fifo_path))?;
+    let fifo = make_fifo(&dir.join("exec.fifo"))?;
+    let started = make_fifo(&dir.join("started.fifo"))?;
 
     let linux = bundle.spec.linux().as_ref().expect("validated");
     let cgroups_path = linux
@@ -137,7 +130,10 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Container> {
         &cgroup,
         &dir,
         &id,
-        fifo.into(),
+        Fifos {
+            start: fifo,
+            started,
+        },
         console,
         seccomp,
         opts,
@@ -165,6 +161,27 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Container> {
     Ok(container)
 }
 
+/// The two fifos between a created init and `start`, both held read-write
+/// (close-on-exec) by the init: it blocks reading `start` until `start`
+/// writes a byte, and `started` reaches end of file for a reader once the
+/// init has executed the user's program (or carries why it could not).
+struct Fifos {
+    start: OwnedFd,
+    started: OwnedFd,
+}
+
+fn make_fifo(path: &Path) -> Result<OwnedFd> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))
+        .map_err(Error::sys(format!("mkfifo {}", path.display())))?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(Error::io("open", path))?;
+    Ok(f.into())
+}
+
 /// Writes a pid file atomically (containerd reads it as soon as it appears).
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let path = std::path::absolute(path).map_err(Error::io("resolve pid file", path))?;
@@ -178,7 +195,7 @@ fn spawn_init(
     cgroup: &CgroupManager,
     dir: &Path,
     id: &ContainerId,
-    fifo: OwnedFd,
+    fifos: Fifos,
     console: Option<OwnedFd>,
     seccomp: Option<crate::seccomp::CompiledFilter>,
     opts: &CreateOptions,
@@ -196,7 +213,8 @@ fn spawn_init(
                     rootfs: &bundle.rootfs,
                     bundle: &bundle.dir,
                     cgroup,
-                    fifo,
+                    fifo: fifos.start,
+                    started: fifos.started,
                     console,
                     seccomp,
                     no_pivot: opts.no_pivot,
@@ -209,7 +227,7 @@ fn spawn_init(
         nix::unistd::ForkResult::Parent { child: pid } => pid,
     };
     drop(child);
-    drop(fifo);
+    drop(fifos);
     drop(console);
     undo.pids.push(stage1.as_raw());
     cgroup.add_task(stage1.as_raw())?;
@@ -238,12 +256,16 @@ fn spawn_init(
     }
 }
 
+/// The state the prestart, createRuntime, createContainer and startContainer
+/// hooks read on stdin. The spec runs them after the environment is created
+/// (lifecycle step 2), and "created" is the status from then on; runc says
+/// "creating", which runtime-tools' hooks_stdin test rejects.
 fn creating_state(bundle: &Bundle, id: &ContainerId, _dir: &Path, pid: i32) -> String {
     let s = state::StateJson {
         oci_version: state::OCI_VERSION.into(),
         id: id.to_string(),
         pid,
-        status: ContainerStatus::Creating,
+        status: ContainerStatus::Created,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: state::now_rfc3339(),

@@ -52,13 +52,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<Error>> {
     let mut warnings = Vec::new();
     if let Some(spec) = &spec
         && hooks::has(spec, HookPoint::Poststop)
-        && let Err(e) = hooks::run(
+    {
+        warnings = hooks::run_all(
             spec,
             HookPoint::Poststop,
             &c.hook_state(ContainerStatus::Stopped),
-        )
-    {
-        warnings.push(e);
+        );
     }
     if let Err(e) = std::fs::remove_dir_all(&c.dir) {
         errors.push(Error::io("remove state directory", &c.dir)(e));
