@@ -556,18 +556,7 @@ pub fn finalize(spec: &Spec, userns: bool) -> Result<()> {
         mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
             .map_err(Error::sys("set rootfs propagation"))?;
     }
-    for p in linux
-        .and_then(|l| l.readonly_paths().clone())
-        .unwrap_or_default()
-    {
-        readonly_path(&p, userns)?;
-    }
-    for p in linux
-        .and_then(|l| l.masked_paths().clone())
-        .unwrap_or_default()
-    {
-        mask_path(&p)?;
-    }
+    // Sysctls first: /proc/sys is usually among the read-only paths.
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().clone()) {
         let mut keys: Vec<_> = sysctl.keys().collect();
         keys.sort();
@@ -581,6 +570,18 @@ pub fn finalize(spec: &Spec, userns: bool) -> Result<()> {
             std::fs::write(&file, &sysctl[k])
                 .map_err(|e| Error::InvalidSpec(format!("sysctl {k}={}: {e}", sysctl[k])))?;
         }
+    }
+    for p in linux
+        .and_then(|l| l.readonly_paths().clone())
+        .unwrap_or_default()
+    {
+        readonly_path(&p, userns)?;
+    }
+    for p in linux
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default()
+    {
+        mask_path(&p)?;
     }
     if spec
         .root()
