@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    libseccomp-dev busybox-static procps jq tmux iproute2 \
+    libseccomp-dev busybox-static procps jq tmux iproute2 time bc \
     runc crun containerd podman >/dev/null
 if ! command -v cargo-nextest >/dev/null && ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest

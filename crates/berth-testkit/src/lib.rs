@@ -7,7 +7,15 @@
 //!   cheap copy of the busybox rootfs, with a config.json to edit.
 //! - [`StateRoot`]: a runtime state root that force-deletes every container
 //!   left in it when dropped, so a failing test leaves no cgroup or process.
+//! - [`write_busybox_image`]: the busybox rootfs as a docker-archive image
+//!   tarball, for engines (containerd, Podman) that run berth as their
+//!   runtime; [`peer`] finds those engines and cleans up after them.
 #![deny(missing_docs)]
+
+mod image;
+pub mod peer;
+
+pub use image::{oci_arch, sha256_hex, write_busybox_image};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
