@@ -17,7 +17,7 @@ check() { # name, expected substring, command...
 }
 echo "kernel: $(uname -r)"
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then echo "cgroups: v2 ($(cat /sys/fs/cgroup/cgroup.controllers))";
-elif [ -d /sys/fs/cgroup/unified ]; then echo "cgroups: hybrid"; else echo "cgroups: v1"; fi
+elif grep -q ' - cgroup2 ' /proc/self/mountinfo; then echo "cgroups: hybrid"; else echo "cgroups: v1"; fi
 
 mkdir -p "$work/b"
 cp -a "$rootfs" "$work/b/rootfs"
