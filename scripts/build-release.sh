@@ -14,4 +14,4 @@ export LIBSECCOMP_LINK_TYPE=static
 export LIBSECCOMP_LIB_PATH=${LIBSECCOMP_LIB_PATH:-/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)}
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
     cargo build --release --quiet --target "$triple" -p berth --manifest-path "$here/Cargo.toml" >&2
-echo "$here/target/$triple/release/berth"
+echo "${CARGO_TARGET_DIR:-$here/target}/$triple/release/berth"

@@ -348,6 +348,7 @@ fn mount_cgroup(
             ctx.userns,
         )?;
     }
+    comount_symlinks(root, dest, &dirs);
     if opts.flags.contains(MsFlags::MS_RDONLY) {
         remount_bind(
             root,
@@ -488,6 +489,31 @@ fn make_device(
     }
     let _ = Mode::from_bits_truncate(mode);
     Ok(())
+}
+
+/// In a v1 `cgroup` mount at `dest`, a link per controller of each co-mounted
+/// hierarchy (`cpu -> cpu,cpuacct`, `cpuacct -> cpu,cpuacct`), as runc makes
+/// and as hosts lay them out, so `/sys/fs/cgroup/cpu/...` works in the
+/// container. Best effort: a name already there is kept.
+fn comount_symlinks(root: &OwnedFd, dest: &Path, dirs: &[(String, PathBuf)]) {
+    let Ok(dir) = open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY, 0) else {
+        return;
+    };
+    for (name, _) in dirs.iter().filter(|(n, _)| n.contains(',')) {
+        let Ok(t) = CString::new(name.as_str()) else {
+            continue;
+        };
+        for part in name
+            .split(',')
+            .filter(|p| !p.is_empty() && !p.contains('/'))
+        {
+            let Ok(n) = CString::new(part) else { continue };
+            // SAFETY: valid descriptor and C strings.
+            unsafe {
+                libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr());
+            }
+        }
+    }
 }
 
 fn dev_symlinks(root: &OwnedFd) {

@@ -96,3 +96,65 @@ fn layer_tar(rootfs: &Path) -> std::io::Result<Vec<u8>> {
     walk(&mut b, rootfs, Path::new(""))?;
     b.into_inner()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io::Read;
+
+    use super::*;
+
+    fn entries(data: &[u8]) -> HashMap<String, (tar::Header, Vec<u8>)> {
+        let mut out = HashMap::new();
+        for e in tar::Archive::new(data).entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut body = Vec::new();
+            e.read_to_end(&mut body).unwrap();
+            out.insert(name, (e.header().clone(), body));
+        }
+        out
+    }
+
+    #[test]
+    fn the_archive_is_a_docker_save_of_the_busybox_rootfs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("image.tar");
+        write_busybox_image(&path, "berth.test/busybox:latest").unwrap();
+        let outer = entries(&std::fs::read(&path).unwrap());
+
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&outer["manifest.json"].1).unwrap();
+        assert_eq!(manifest[0]["RepoTags"][0], "berth.test/busybox:latest");
+        let config_name = manifest[0]["Config"].as_str().unwrap();
+        let config = &outer[config_name].1;
+        assert_eq!(format!("{}.json", sha256_hex(config)), config_name);
+        let config: serde_json::Value = serde_json::from_slice(config).unwrap();
+        assert_eq!(config["os"], "linux");
+        assert_eq!(config["architecture"], oci_arch());
+
+        // The layer is named by, and its diff_id is, its own digest.
+        let layer_name = manifest[0]["Layers"][0].as_str().unwrap();
+        let layer = &outer[layer_name].1;
+        let digest = sha256_hex(layer);
+        assert_eq!(layer_name, format!("{digest}/layer.tar"));
+        assert_eq!(config["rootfs"]["diff_ids"][0], format!("sha256:{digest}"));
+
+        let files = entries(layer);
+        let (busybox, body) = &files["bin/busybox"];
+        assert_eq!(busybox.entry_type(), tar::EntryType::Regular);
+        assert_eq!(
+            body.len() as u64,
+            std::fs::metadata(crate::BUSYBOX).unwrap().len()
+        );
+        let (sh, _) = &files["bin/sh"];
+        assert_eq!(sh.entry_type(), tar::EntryType::Symlink);
+        assert_eq!(
+            sh.link_name().unwrap().unwrap().to_str(),
+            Some("/bin/busybox")
+        );
+        let (tmp, _) = &files["tmp"];
+        assert_eq!(tmp.entry_type(), tar::EntryType::Directory);
+        assert_eq!(tmp.mode().unwrap() & 0o7777, 0o1777);
+    }
+}

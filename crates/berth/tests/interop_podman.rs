@@ -37,14 +37,8 @@ fn berth() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_berth"))
 }
 
-fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscall with a valid struct.
-    unsafe { libc::getrlimit(resource, &mut r) };
-    r.rlim_max
+fn hard_limit(resource: nix::sys::resource::Resource) -> u64 {
+    nix::sys::resource::getrlimit(resource).map_or(u64::MAX, |(_, hard)| hard)
 }
 
 /// A Podman confined to a temporary directory, with berth as its runtime.
@@ -81,11 +75,13 @@ impl Podman {
         // otherwise. Raising a hard limit above the runtime's own needs
         // CAP_SYS_RESOURCE, which this machine withholds from every bounding
         // set (its nofile hard limit is 20000), so the container's init
-        // could not set them and `create` fails. Ask for the hard limits
+        // could not set them and `create` fails ("cannot set RLIMIT_NOFILE
+        // to soft=1048576 hard=1048576: the host's hard limit is 20000, and
+        // raising it needs CAP_SYS_RESOURCE"). Ask for the hard limits
         // Podman itself runs with instead: ours for nofile, and for nproc at
         // most 32768, to which Podman lowers its own limit when it starts.
-        let nofile = hard_limit(libc::RLIMIT_NOFILE);
-        let nproc = hard_limit(libc::RLIMIT_NPROC).min(32768);
+        let nofile = hard_limit(nix::sys::resource::Resource::RLIMIT_NOFILE);
+        let nproc = hard_limit(nix::sys::resource::Resource::RLIMIT_NPROC).min(32768);
         let conf = format!(
             r#"[containers]
 default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]

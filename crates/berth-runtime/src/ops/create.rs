@@ -233,8 +233,22 @@ fn spawn_init(
     cgroup.add_task(stage1.as_raw())?;
     parent.send(&Msg::Go)?;
     let mut init_pid = 0;
+    // Stage 1 sends the init's pid and the init everything after: two
+    // processes on one channel, so under load the init's first message can
+    // overtake the pid, which the hooks' state and ours need. Such a message
+    // is held until the pid has come (the init waits for our answer, or for
+    // start).
+    let mut held: Option<Msg> = None;
     loop {
-        match parent.expect("it was ready")? {
+        let msg = match held.take() {
+            Some(m) if init_pid != 0 => m,
+            h => {
+                held = h;
+                parent.expect("it was ready")?
+            }
+        };
+        match msg {
+            m @ (Msg::Hooks | Msg::Ready) if init_pid == 0 => held = Some(m),
             Msg::MapIds => {
                 write_id_maps(&bundle.spec, stage1.as_raw())?;
                 parent.send(&Msg::Go)?;

@@ -115,13 +115,18 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32> {
         .map_err(|e| fail(e.into()))?;
     parent.send(&Msg::Go).map_err(fail)?;
     let mut pid = 0;
-    loop {
+    let mut ready = false;
+    // Stage 1 sends the pid and the process itself Ready: two processes on
+    // one channel, so under load Ready can overtake the pid. Wait for both;
+    // returning at Ready wrote 0 to --pid-file, and conmon, waiting for
+    // pid 0, reported exit code 255 for `podman exec`.
+    while pid == 0 || !ready {
         match parent.expect("it started") {
             Ok(Msg::Pid { pid: p }) => {
                 pid = p;
                 let _ = nix::sys::wait::waitpid(stage1, None);
             }
-            Ok(Msg::Ready) => break,
+            Ok(Msg::Ready) => ready = true,
             Ok(other) => return Err(Error::Init(format!("unexpected message {other:?}"))),
             Err(e) => {
                 if pid > 0 {
