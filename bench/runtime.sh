@@ -16,6 +16,7 @@ work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 ln -s "$bin" "$work/berth-runtime"
 
 hugetlb_moved=
+hugetlb_users=()
 cleanup() {
     for r in "$work"/root-*; do
         [ -d "$r" ] || continue
@@ -32,8 +33,14 @@ cleanup() {
         find /sys/fs/cgroup/hugetlb -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null || true
         umount /sys/fs/cgroup/hugetlb 2>/dev/null || true
         rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-        echo +hugetlb > /sys/fs/cgroup/unified/cgroup.subtree_control 2>/dev/null || true
     fi
+    # The kernel lets go of an unmounted hierarchy asynchronously: retry.
+    for ((i=${#hugetlb_users[@]}-1; i>=0; i--)); do
+        for _ in $(seq 50); do
+            echo +hugetlb > "${hugetlb_users[$i]}" 2>/dev/null && break
+            sleep 0.1
+        done
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,8 +60,11 @@ for peer in runc crun; do
 done
 if command -v crun >/dev/null && [ -d /sys/fs/cgroup/unified ] && ! [ -d /sys/fs/cgroup/hugetlb ] \
     && grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers; then
-    if echo -hugetlb > /sys/fs/cgroup/unified/cgroup.subtree_control 2>/dev/null \
-        && mkdir -p /sys/fs/cgroup/hugetlb \
+    # Every cgroup2 directory that delegates hugetlb must let go of it,
+    # deepest first; they get it back, top first, in cleanup.
+    mapfile -t hugetlb_users < <(grep -lw hugetlb $(find /sys/fs/cgroup/unified -name cgroup.subtree_control) 2>/dev/null | awk '{print length, $0}' | sort -rn | cut -d' ' -f2-)
+    for f in "${hugetlb_users[@]}"; do echo -hugetlb > "$f" 2>/dev/null || true; done
+    if mkdir -p /sys/fs/cgroup/hugetlb \
         && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null; then
         hugetlb_moved=1
     else

@@ -125,6 +125,11 @@ pub fn exit_code(ws: WaitStatus) -> Option<i32> {
 /// forwarding signals and proxying the terminal `master` if any; returns
 /// its exit code.
 pub fn supervise(pid: i32, master: Option<OwnedFd>, sigs: &SigSet) -> Result<i32> {
+    // kill(0, sig) would signal our own process group, which forwards the
+    // signal back to us, forever.
+    if pid <= 0 {
+        return Err(Error::Init(format!("no process to wait for (pid {pid})")));
+    }
     let sfd = SignalFd::with_flags(sigs, SfdFlags::SFD_CLOEXEC).map_err(Error::sys("signalfd"))?;
     let stdin = std::io::stdin();
     let _raw = master
