@@ -58,6 +58,14 @@ runtimes=("$work/berth-runtime")
 for peer in runc crun; do
     command -v "$peer" >/dev/null && runtimes+=("$(command -v "$peer")")
 done
+# A hierarchy unmounted by a previous run is released asynchronously: give
+# hugetlb a moment to come back to cgroup2.
+if [ -d /sys/fs/cgroup/unified ] && ! [ -d /sys/fs/cgroup/hugetlb ]; then
+    for _ in $(seq 50); do
+        grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers && break
+        sleep 0.1
+    done
+fi
 if command -v crun >/dev/null && [ -d /sys/fs/cgroup/unified ] && ! [ -d /sys/fs/cgroup/hugetlb ] \
     && grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers; then
     # Every cgroup2 directory that delegates hugetlb must let go of it,
