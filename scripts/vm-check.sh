@@ -32,9 +32,6 @@ kernel=${KERNEL:-$(ls -1v /boot/vmlinuz-* 2>/dev/null | tail -n1)}
 [ -n "$kernel" ] && [ -r "$kernel" ] || { echo "$0: no kernel in /boot (linux-image-amd64)" >&2; exit 2; }
 
 berth=${BERTH:-$("$here/scripts/build-release.sh")}
-if file -L "$berth" 2>/dev/null | grep -q 'dynamically linked'; then
-    echo "$0: $berth is not static; the initramfs has no libraries for it" >&2; exit 2
-fi
 
 tmp=$(mktemp -d /tmp/berth-vm.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -58,11 +55,14 @@ cp "$busybox_bin" "$root/bin/busybox"
 done
 rm -f "$root/bin/bash"
 cp -L "$(command -v bash)" "$root/bin/bash"
-ldd "$(command -v bash)" | grep -o '/[^ ]*' | while read -r lib; do
-    mkdir -p "$root$(dirname "$lib")"
-    cp -L "$lib" "$root$lib"
-done
 cp "$berth" "$root/bin/berth"
+# The shared libraries of bash and of berth (a debug build is dynamic).
+for exe in "$(command -v bash)" "$berth"; do
+    ldd "$exe" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+done
 cp "$here/scripts/check-host.sh" "$root/check-host.sh"
 cp -a "$rootfs" "$root/busybox-rootfs"
 if [ -n "${VM_EXTRA:-}" ]; then cp "$VM_EXTRA" "$root/extra.sh"; fi
