@@ -7,8 +7,15 @@
 #   bench/runtime.sh [iterations]        (as root; builds berth --release)
 #
 # crun 1.8 refuses this machine's hybrid cgroup layout unless hugetlb is a
-# v1 hierarchy: the script moves hugetlb to v1 for the run and moves it back.
+# v1 hierarchy: the script moves hugetlb to v1 for the run (in a private
+# mount namespace) and moves it back.
 set -euo pipefail
+# Run in a private mount namespace: the v1 hugetlb mount below then reaches
+# no other namespace (a copy left in one would keep hugetlb off cgroup2 for
+# the whole host after we unmount ours), and dies with us at the latest.
+if [ -z "${BERTH_BENCH_PRIVATE_NS:-}" ]; then
+    BERTH_BENCH_PRIVATE_NS=1 exec unshare -m --propagation private "$0" "$@"
+fi
 n=${1:-50}
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=$("$here/scripts/build-release.sh")
@@ -33,6 +40,17 @@ cleanup() {
         find /sys/fs/cgroup/hugetlb -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null || true
         umount /sys/fs/cgroup/hugetlb 2>/dev/null || true
         rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
+        # A hierarchy whose removed children were still dying at unmount
+        # stays alive, unmounted; mounting and unmounting it again once they
+        # are gone releases it.
+        for _ in $(seq 25); do
+            awk '$1 == "hugetlb" && $2 != 0 {found=1} END {exit !found}' /proc/cgroups || break
+            mkdir -p "$work/hugetlb"
+            mount -t cgroup -o hugetlb cgroup "$work/hugetlb" 2>/dev/null \
+                && find "$work/hugetlb" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null; \
+                umount "$work/hugetlb" 2>/dev/null || true
+            sleep 0.2
+        done
     fi
     # The kernel lets go of an unmounted hierarchy asynchronously: retry.
     for ((i=${#hugetlb_users[@]}-1; i>=0; i--)); do
