@@ -77,15 +77,21 @@ fn a_cwd_through_a_leaked_descriptor_is_refused() {
 #[test]
 fn the_runtime_binary_cannot_be_written_through_proc_exe() {
     require_root!();
-    let root = StateRoot::new(berth());
+    // A private copy of the binary: while any process executes a file the
+    // kernel answers ETXTBSY before it looks at the mount, and other tests
+    // run berth concurrently.
+    let bin_dir = tempfile::tempdir().unwrap();
+    let bin = bin_dir.path().join("berth");
+    std::fs::copy(berth(), &bin).unwrap();
+    let root = StateRoot::new(&bin);
     let id = unique_id("exe");
-    let b = Bundle::from_spec(berth(), &["sleep", "100"]);
+    let b = Bundle::from_spec(&bin, &["sleep", "100"]);
     root.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
     // While created, the container's init is berth's own code: its exe is
     // the runtime binary, as a container process would find it.
     let pid = root.state(&id)["pid"].as_i64().unwrap();
     let exe = format!("/proc/{pid}/exe");
-    let before = std::fs::read(berth()).unwrap();
+    let before = std::fs::read(&bin).unwrap();
     // While it runs, the kernel answers ETXTBSY before it looks at the mount.
     let err = std::fs::OpenOptions::new()
         .write(true)
