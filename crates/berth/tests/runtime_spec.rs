@@ -147,8 +147,15 @@ fn kill_all_and_force_delete_of_a_paused_container() {
         c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]);
     });
     root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
-    std::thread::sleep(Duration::from_millis(200));
-    let pids: Vec<i32> = serde_json::from_str(&root.ok(&["ps", "--format", "json", &id])).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let pids = loop {
+        let pids: Vec<i32> =
+            serde_json::from_str(&root.ok(&["ps", "--format", "json", &id])).unwrap();
+        if pids.len() == 3 || std::time::Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(pids.len(), 3, "{pids:?}");
     root.ok(&["kill", "--all", &id, "KILL"]);
     wait_status(&root, &id, "stopped");
