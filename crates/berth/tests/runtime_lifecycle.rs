@@ -108,16 +108,20 @@ fn signals_by_name_and_number_reach_the_process() {
         &[
             "sh",
             "-c",
-            "trap 'echo got USR1 > /tmp/sig' USR1; trap 'exit 42' TERM; while :; do sleep 0.05; done",
+            "trap 'echo got USR1 > /tmp/sig' USR1; trap 'exit 42' TERM; touch /tmp/ready; while :; do sleep 0.05; done",
         ],
     );
     let mut cfg = b.config.clone();
     cfg["root"]["readonly"] = Value::Bool(false);
     let b = Bundle::new(cfg);
     root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
-    std::thread::sleep(Duration::from_millis(200));
+    // Signals without a handler do not reach a pid 1: wait for the traps.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.rootfs().join("tmp/ready").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     root.ok(&["kill", &id, "SIGUSR1"]);
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while !b.rootfs().join("tmp/sig").exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
