@@ -198,3 +198,76 @@ fn events_stream_until_the_container_stops() {
     );
     root.ok(&["delete", &id]);
 }
+
+#[test]
+fn no_pivot_and_no_new_keyring_still_give_a_working_root() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let id = unique_id("nopivot");
+    let b = Bundle::from_spec(
+        berth(),
+        &[
+            "sh",
+            "-c",
+            "ls /bin/busybox; cat /proc/1/cmdline | tr '\\0' ' '",
+        ],
+    );
+    let o = root.run(&[
+        "run",
+        "--no-pivot",
+        "--no-new-keyring",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("/bin/busybox\nsh -c"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn namespaces_are_joined_by_path() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let first = unique_id("nsowner");
+    let b = edited(&["sleep", "100"], |c| c["hostname"] = json!("shared-uts"));
+    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &first]);
+    let pid = root.state(&first)["pid"].as_i64().unwrap();
+    let b2 = edited(&["sh", "-c", "hostname; readlink /proc/self/ns/net"], |c| {
+        c["hostname"] = serde_json::Value::Null;
+        for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            match ns["type"].as_str().unwrap() {
+                "uts" => ns["path"] = json!(format!("/proc/{pid}/ns/uts")),
+                "network" => ns["path"] = json!(format!("/proc/{pid}/ns/net")),
+                _ => {}
+            }
+        }
+    });
+    let out = run_ok(&root, &b2, &unique_id("nsjoin"));
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(out, format!("shared-uts\n{}\n", theirs.display()));
+    root.ok(&["delete", "-f", &first]);
+}
+
+#[test]
+fn spec_devices_are_created_with_their_mode_and_owner() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let b = edited(
+        &[
+            "sh",
+            "-c",
+            "stat -c '%F %t:%T %a %u:%g' /dev/mynull; echo hi > /dev/mynull && echo writable",
+        ],
+        |c| {
+            c["linux"]["devices"] = json!([{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 432, "uid": 7, "gid": 8}]);
+            // Mode 0660: writable by its owner, which the process runs as.
+            c["process"]["user"] = json!({"uid": 7, "gid": 8});
+        },
+    );
+    let out = run_ok(&root, &b, &unique_id("devs"));
+    assert_eq!(out, "character special file 1:3 660 7:8\nwritable\n");
+}
