@@ -143,9 +143,40 @@ pub fn proc_fd_path(fd: &impl std::os::fd::AsRawFd) -> std::path::PathBuf {
     format!("/proc/self/fd/{}", fd.as_raw_fd()).into()
 }
 
+/// Takes an exclusive advisory lock (`flock`) on `file` without waiting:
+/// `Ok(true)` when taken, `Ok(false)` when another open file description
+/// holds it. The lock belongs to this open file description, so two opens
+/// of one file conflict even within a process, and it is released when the
+/// last descriptor closes — a crashed holder never leaves it stale.
+pub fn try_lock_exclusive(file: &impl std::os::fd::AsFd) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock only reads the descriptor number, which the borrow keeps open.
+    let r = unsafe { libc::flock(file.as_fd().as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exclusive_lock_conflicts_between_opens_and_frees_on_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = File::open(dir.path()).unwrap();
+        let second = File::open(dir.path()).unwrap();
+        assert!(try_lock_exclusive(&first).unwrap());
+        assert!(!try_lock_exclusive(&second).unwrap());
+        drop(first);
+        assert!(try_lock_exclusive(&second).unwrap());
+    }
 
     #[test]
     fn atomic_write_replaces_whole_file() {

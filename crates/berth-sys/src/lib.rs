@@ -5,6 +5,8 @@
 //! - [`fs::open_in_root`]: resolve a path *inside* a directory tree the way a
 //!   process chrooted there would (`openat2` with `RESOLVE_IN_ROOT`), so a
 //!   symlink in an untrusted rootfs cannot lead outside it.
+//! - [`fs::try_lock_exclusive`]: a non-blocking `flock` that a crashed
+//!   holder never leaves stale.
 //! - [`fd`]: file-descriptor hygiene before handing control to untrusted code.
 #![deny(missing_docs)]
 

@@ -1,0 +1,14 @@
+//! berth's image layer.
+//!
+//! Today it holds the [`content`] store: every blob (layer, config,
+//! manifest, index) lives under `<root>/content/blobs/<alg>/<hex>`, named by
+//! its digest and written there only after that digest has been verified, in
+//! the OCI image-layout shape. Downloads and uploads land in
+//! `<root>/content/ingest/<ref>/` first, where they survive a crash and
+//! resume from where they stopped. Snapshots, images, manifests and garbage
+//! collection build on this store.
+#![deny(missing_docs)]
+
+pub mod content;
+
+pub use content::{BlobInfo, ContentError, ContentStore, IngestStatus, Writer, sha256_of};
