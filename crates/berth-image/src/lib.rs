@@ -6,12 +6,19 @@
 //! the OCI image-layout shape. Downloads and uploads land in
 //! `<root>/content/ingest/<ref>/` first, where they survive a crash and
 //! resume from where they stopped. [`layer::apply_layer`] unpacks a layer
-//! tar stream into a directory, confined to it. Snapshots, images, manifests and garbage
-//! collection build on this store.
+//! tar stream into a directory, confined to it. [`manifest`] types the
+//! OCI and Docker manifests, indexes and configs, and picks an index entry
+//! for a platform; [`store::ImageStore`] maps image references to the
+//! manifest or index they name, in `<root>/images.json`. Snapshots and
+//! garbage collection build on these.
 #![deny(missing_docs)]
 
 pub mod content;
 pub mod layer;
+pub mod manifest;
+pub mod store;
 
 pub use content::{BlobInfo, ContentError, ContentStore, IngestStatus, Writer, sha256_of};
 pub use layer::{ApplyOptions, ApplyStats, LayerError, apply_layer};
+pub use manifest::{Descriptor, ImageConfig, ImageManifest, Index, Manifest, ManifestError};
+pub use store::{ImageRecord, ImageStore, StoreError};

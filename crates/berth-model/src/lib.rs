@@ -20,6 +20,7 @@ mod id;
 mod platform;
 mod reference;
 mod status;
+pub mod time;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError};
 pub use error::ErrorKind;

@@ -1,0 +1,233 @@
+//! The image reference store: which manifest or index each name points to.
+//!
+//! One file, `<root>/images.json`, maps each normalised reference
+//! (`docker.io/library/busybox:latest`, [`ImageRef`]'s `Display`) to an
+//! [`ImageRecord`]. Every change rewrites the whole file atomically, so a
+//! crash leaves the old map or the new one. A mutex serialises writers
+//! within one process; cross-process locking comes with the daemon, which
+//! will be the only writer.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use berth_model::{Digest, ErrorKind, ImageRef, ReferenceError};
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::Descriptor;
+
+/// The file name under the store's root.
+pub const IMAGES_FILE: &str = "images.json";
+
+/// What a reference points to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// The manifest or index.
+    pub target: Descriptor,
+    /// When the reference was first pointed at this target, RFC 3339 UTC.
+    pub created: String,
+}
+
+/// Why the image store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `images.json` is not valid JSON of the expected shape.
+    #[error("corrupt image store {}: {source}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `images.json` holds a key that is not a valid reference.
+    #[error("corrupt image store {}: bad reference {reference:?}: {source}", path.display())]
+    BadReference {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        reference: String,
+        /// Why it is not a reference.
+        #[source]
+        source: ReferenceError,
+    },
+    /// A filesystem operation failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl StoreError {
+    /// The error class.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Internal
+    }
+}
+
+/// The on-disk shape of `images.json`.
+#[derive(Serialize, Deserialize, Default)]
+struct File {
+    images: BTreeMap<String, ImageRecord>,
+}
+
+/// The references known to berth, persisted in `<root>/images.json`.
+#[derive(Debug)]
+pub struct ImageStore {
+    path: PathBuf,
+    // Keyed by the reference's Display string, which is also its on-disk key.
+    images: Mutex<BTreeMap<String, (ImageRef, ImageRecord)>>,
+}
+
+impl ImageStore {
+    /// Opens the store under `root`, creating the directory if needed. A
+    /// missing `images.json` is an empty store.
+    pub fn open(root: impl AsRef<Path>) -> Result<ImageStore, StoreError> {
+        let root = root.as_ref();
+        std::fs::create_dir_all(root).map_err(|source| StoreError::Io {
+            op: "create",
+            path: root.to_owned(),
+            source,
+        })?;
+        let path = root.join(IMAGES_FILE);
+        let images = load(&path)?;
+        Ok(ImageStore {
+            path,
+            images: Mutex::new(images),
+        })
+    }
+
+    /// The path of `images.json`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What `reference` points to. A reference by digest
+    /// (`busybox@sha256:...`) not stored as such also finds any stored
+    /// reference in the same repository whose target has that digest.
+    pub fn get(&self, reference: &ImageRef) -> Option<ImageRecord> {
+        let images = self.lock();
+        if let Some((_, record)) = images.get(&reference.to_string()) {
+            return Some(record.clone());
+        }
+        let digest = reference.digest()?;
+        let repository = reference.repository();
+        images
+            .values()
+            .find(|(r, rec)| rec.target.digest == *digest && r.repository() == repository)
+            .map(|(_, rec)| rec.clone())
+    }
+
+    /// Points `reference` at `target`, replacing what it pointed to. The
+    /// creation time is kept when the target's digest is unchanged.
+    pub fn put(&self, reference: &ImageRef, target: Descriptor) -> Result<ImageRecord, StoreError> {
+        let key = reference.to_string();
+        let mut images = self.lock();
+        let created = match images.get(&key) {
+            Some((_, old)) if old.target.digest == target.digest => old.created.clone(),
+            _ => berth_model::time::rfc3339_secs(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            ),
+        };
+        let record = ImageRecord { target, created };
+        let mut next = images.clone();
+        next.insert(key, (reference.clone(), record.clone()));
+        self.save(&next)?;
+        *images = next;
+        Ok(record)
+    }
+
+    /// Forgets `reference`; whether it was known.
+    pub fn remove(&self, reference: &ImageRef) -> Result<bool, StoreError> {
+        let key = reference.to_string();
+        let mut images = self.lock();
+        if !images.contains_key(&key) {
+            return Ok(false);
+        }
+        let mut next = images.clone();
+        next.remove(&key);
+        self.save(&next)?;
+        *images = next;
+        Ok(true)
+    }
+
+    /// Every reference and its record, sorted by reference string.
+    pub fn list(&self) -> Vec<(ImageRef, ImageRecord)> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// The references whose target has `digest`, sorted.
+    pub fn references_to(&self, digest: &Digest) -> Vec<ImageRef> {
+        self.lock()
+            .values()
+            .filter(|(_, rec)| rec.target.digest == *digest)
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, (ImageRef, ImageRecord)>> {
+        // The map is replaced only after a successful write, so a panic
+        // elsewhere cannot leave it half-changed: the poison can be ignored.
+        self.images.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn save(&self, images: &BTreeMap<String, (ImageRef, ImageRecord)>) -> Result<(), StoreError> {
+        let file = File {
+            images: images
+                .iter()
+                .map(|(k, (_, rec))| (k.clone(), rec.clone()))
+                .collect(),
+        };
+        let mut data = serde_json::to_vec_pretty(&file).expect("string-keyed maps serialise");
+        data.push(b'\n');
+        berth_sys::fs::atomic_write(&self.path, &data).map_err(|source| StoreError::Io {
+            op: "write",
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+fn load(path: &Path) -> Result<BTreeMap<String, (ImageRef, ImageRecord)>, StoreError> {
+    let data = match std::fs::read(path) {
+        Ok(data) => data,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(source) => {
+            return Err(StoreError::Io {
+                op: "read",
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let file: File = serde_json::from_slice(&data).map_err(|source| StoreError::Corrupt {
+        path: path.to_owned(),
+        source,
+    })?;
+    file.images
+        .into_iter()
+        .map(|(key, record)| {
+            let reference = ImageRef::parse(&key).map_err(|source| StoreError::BadReference {
+                path: path.to_owned(),
+                reference: key.clone(),
+                source,
+            })?;
+            // Re-key by the normalised form, so a hand-edited short name
+            // is still found.
+            Ok((reference.to_string(), (reference, record)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
