@@ -11,6 +11,10 @@
 //! stops it and removes every task, shim, mount, cgroup and file it made,
 //! even when the test fails. Skipped when containerd is not installed.
 
+mod common;
+
+use common::{berth, text};
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -25,10 +29,6 @@ use berth_testkit::{require_root, write_busybox_image};
 const IMAGE: &str = "berth.test/busybox:latest";
 /// How long one `ctr` command may take before the test fails.
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn berth() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_berth"))
-}
 
 /// A private containerd with berth as the runtime of every container that
 /// its tests run.
@@ -349,10 +349,6 @@ fn sh_quote(a: &std::ffi::OsStr) -> OsString {
     q.push(a.to_string_lossy().replace('\'', r"'\''"));
     q.push("'");
     q
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -17,6 +17,10 @@
 //! directory, with every process, mount and cgroup Podman made, even when
 //! the test fails. Skipped when Podman is not installed.
 
+mod common;
+
+use common::{berth, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -32,10 +36,6 @@ const IMAGE: &str = "berth.test/busybox:latest";
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// berth's default state root, where Podman's containers live.
 const RUNTIME_ROOT: &str = "/run/berth-runtime";
-
-fn berth() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_berth"))
-}
 
 fn hard_limit(resource: nix::sys::resource::Resource) -> u64 {
     nix::sys::resource::getrlimit(resource).map_or(u64::MAX, |(_, hard)| hard)
@@ -258,10 +258,6 @@ impl Drop for Podman {
         remove_cgroup_tree(&self.cgroup_parent);
         // The temporary directory goes when `dir` drops.
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -69,8 +69,13 @@ impl Drop for Undo {
 
 /// Creates the container and returns it in the `created` state.
 pub fn create(root: &Path, opts: &CreateOptions) -> Result<Container> {
+    create_from(root, opts, config::load_bundle(&opts.bundle)?)
+}
+
+/// [`create`] from a bundle the caller has already loaded (`run` reads it
+/// first, to see whether the process has a terminal).
+pub fn create_from(root: &Path, opts: &CreateOptions, bundle: Bundle) -> Result<Container> {
     let id = ContainerId::new(&opts.id)?;
-    let bundle = config::load_bundle(&opts.bundle)?;
     let proc_ = bundle.spec.process().as_ref().expect("validated");
     if proc_.terminal().unwrap_or(false) && opts.console_socket.is_none() {
         return Err(Error::InvalidArgument(

@@ -10,7 +10,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 
 use crate::error::{Error, Result};
-use crate::ops::create::{CreateOptions, create};
+use crate::ops::create::{CreateOptions, create, create_from};
 
 /// Signals a foreground runtime passes on to the container.
 const FORWARDED: &[Signal] = &[
@@ -84,7 +84,8 @@ pub fn run(root: &Path, mut opts: CreateOptions, detach: bool, keep: bool) -> Re
         crate::ops::start::start(root, &opts.id)?;
         return Ok(0);
     }
-    let terminal = crate::config::load_bundle(&opts.bundle)?
+    let bundle = crate::config::load_bundle(&opts.bundle)?;
+    let terminal = bundle
         .spec
         .process()
         .as_ref()
@@ -98,7 +99,7 @@ pub fn run(root: &Path, mut opts: CreateOptions, detach: bool, keep: bool) -> Re
     } else {
         None
     };
-    let c = create(root, &opts)?;
+    let c = create_from(root, &opts, bundle)?;
     let master = match &listener {
         Some(l) => Some(l.receive()?),
         None => None,

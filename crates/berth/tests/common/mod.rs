@@ -24,6 +24,11 @@ pub fn wait_status(root: &StateRoot, id: &str, want: &str) -> Value {
     }
 }
 
+/// Bytes as (lossy) text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 /// Stderr as text.
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
