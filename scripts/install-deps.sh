@@ -11,7 +11,7 @@ fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     libseccomp-dev busybox-static procps jq tmux iproute2 time bc \
-    runc crun containerd podman >/dev/null
+    runc crun containerd podman docker-registry skopeo umoci apache2-utils openssl >/dev/null
 # For scripts/vm-check.sh and its test (pure cgroup v1 and v2 in a VM). A
 # machine where these cannot be installed still runs everything else: the
 # VM test skips without them.

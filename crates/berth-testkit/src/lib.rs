@@ -14,6 +14,7 @@
 
 mod image;
 pub mod peer;
+pub mod registry;
 
 pub use image::{oci_arch, sha256_hex, write_busybox_image};
 

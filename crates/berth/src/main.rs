@@ -3,6 +3,7 @@
 //! One binary. Invoked as `berth-runtime` (a link or copy under that name)
 //! it is a drop-in for runc; otherwise its first argument picks the tool.
 
+mod registry;
 mod runtime;
 mod table;
 
@@ -30,6 +31,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// An OCI distribution registry: serve it, collect its garbage.
+    Registry {
+        #[command(subcommand)]
+        command: registry::RegistryCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,5 +55,6 @@ fn main() -> ExitCode {
     }
     match Cli::parse().command {
         Command::Runtime { .. } => unreachable!("handled above"),
+        Command::Registry { command } => registry::main(command),
     }
 }

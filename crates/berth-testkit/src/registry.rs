@@ -1,0 +1,109 @@
+//! Registries run by tests: `berth registry serve` and Debian's
+//! `docker-registry` (the CNCF distribution server), each on a free
+//! loopback port with its own storage, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A registry process listening on `127.0.0.1:<port>`.
+pub struct RegistryProcess {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    /// Its storage directory.
+    pub root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RegistryProcess {
+    /// Starts `berth registry serve` on a free port, with `extra` flags
+    /// (`--htpasswd`, `--token-auth`, `--tls-cert`, ...).
+    pub fn berth(berth: &Path, extra: &[&str]) -> RegistryProcess {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("registry");
+        let mut child = Command::new(berth)
+            .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
+            .arg(&root)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start berth registry serve");
+        // The first line says where it listens: "... serving http://ADDR from ROOT".
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut line = String::new();
+        BufReader::new(stderr)
+            .read_line(&mut line)
+            .expect("read registry banner");
+        let addr = line
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("berth registry did not start: {line:?}"))
+            .to_owned();
+        RegistryProcess {
+            child,
+            addr,
+            root,
+            _dir: dir,
+        }
+    }
+
+    /// Starts Debian's `docker-registry` (distribution 2.8) on a free port
+    /// with filesystem storage and deletes enabled; `None` when it is not
+    /// installed.
+    pub fn distribution() -> Option<RegistryProcess> {
+        let program = crate::peer::find_program("docker-registry")?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("registry");
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                root.display()
+            ),
+        )
+        .expect("write registry config");
+        let child = Command::new(program)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let process = RegistryProcess {
+            child,
+            addr,
+            root,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&process.addr).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(process)
+    }
+}
+
+impl Drop for RegistryProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a free port")
+}
