@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod content;
+pub mod gc;
 pub mod layer;
 pub mod manifest;
 pub mod store;

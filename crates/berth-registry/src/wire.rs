@@ -177,3 +177,17 @@ pub struct Catalog {
     #[serde(default)]
     pub repositories: Vec<String>,
 }
+
+/// Percent-encodes `s` for a query string or form: everything but RFC 3986's
+/// unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

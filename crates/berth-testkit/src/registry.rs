@@ -107,3 +107,29 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("bind a free port")
 }
+
+/// Runs `skopeo ARGS` (60 s at most).
+pub fn skopeo(args: &[&str]) -> std::process::Output {
+    crate::peer::run_with_timeout(Command::new("skopeo").args(args), Duration::from_secs(60))
+}
+
+/// Skips the calling test (returns) when `program` is not installed.
+#[macro_export]
+macro_rules! require_program {
+    ($program:expr) => {
+        if $crate::peer::find_program($program).is_none() {
+            eprintln!("skipped: {} is not installed", $program);
+            return;
+        }
+    };
+}
+
+/// Writes an htpasswd file at `path` with `user:password` hashed by
+/// `htpasswd -B` (bcrypt, cost 5); `false` when apache2-utils is missing.
+pub fn write_htpasswd(path: &std::path::Path, user: &str, password: &str) -> bool {
+    let out = crate::peer::run_with_timeout(
+        Command::new("htpasswd").args(["-nbB", "-C", "5", user, password]),
+        Duration::from_secs(30),
+    );
+    out.status.success() && std::fs::write(path, &out.stdout).is_ok()
+}

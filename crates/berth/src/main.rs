@@ -3,6 +3,8 @@
 //! One binary. Invoked as `berth-runtime` (a link or copy under that name)
 //! it is a drop-in for runc; otherwise its first argument picks the tool.
 
+mod format;
+mod image;
 mod registry;
 mod runtime;
 mod table;
@@ -18,6 +20,14 @@ use clap::{Parser, Subcommand};
     about = "berth: build, ship and run containers"
 )]
 struct Cli {
+    /// Where images, containers and volumes live.
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_DATA_ROOT",
+        default_value = "/var/lib/berth"
+    )]
+    data_root: std::path::PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,6 +41,25 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Manage images.
+    Image {
+        #[command(subcommand)]
+        command: image::ImageCommand,
+    },
+    /// List images.
+    Images(image::ImagesArgs),
+    /// Download an image from a registry.
+    Pull(image::PullArgs),
+    /// Upload an image to a registry.
+    Push(image::PushArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(image::TagArgs),
+    /// Remove one or more images.
+    Rmi(image::RmiArgs),
+    /// Log in to a registry.
+    Login(image::LoginArgs),
+    /// Log out from a registry.
+    Logout(image::LogoutArgs),
     /// An OCI distribution registry: serve it, collect its garbage.
     Registry {
         #[command(subcommand)]
@@ -53,8 +82,18 @@ fn main() -> ExitCode {
         args[0] = "berth runtime".into();
         return runtime::main(args);
     }
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let root = cli.data_root;
+    match cli.command {
         Command::Runtime { .. } => unreachable!("handled above"),
+        Command::Image { command } => image::main(root, command),
+        Command::Images(args) => image::main(root, image::ImageCommand::Ls(args)),
+        Command::Pull(args) => image::main(root, image::ImageCommand::Pull(args)),
+        Command::Push(args) => image::main(root, image::ImageCommand::Push(args)),
+        Command::Tag(args) => image::main(root, image::ImageCommand::Tag(args)),
+        Command::Rmi(args) => image::main(root, image::ImageCommand::Rm(args)),
+        Command::Login(args) => image::run(root, |ctx| image::login(ctx, args)),
+        Command::Logout(args) => image::run(root, |ctx| image::logout(ctx, args)),
         Command::Registry { command } => registry::main(command),
     }
 }

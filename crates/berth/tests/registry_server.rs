@@ -13,14 +13,11 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use berth_testkit::peer::{find_program, run_with_timeout};
-use berth_testkit::registry::RegistryProcess;
+use berth_testkit::registry::{RegistryProcess, skopeo, write_htpasswd};
+use berth_testkit::require_program;
 use berth_testkit::write_busybox_image;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn skopeo(args: &[&str]) -> Output {
-    run_with_timeout(Command::new("skopeo").args(args), TIMEOUT)
-}
 
 fn ok(out: Output) -> String {
     assert!(
@@ -38,18 +35,9 @@ fn image_archive(dir: &Path) -> String {
     format!("docker-archive:{}", archive.display())
 }
 
-macro_rules! require_skopeo {
-    () => {
-        if find_program("skopeo").is_none() {
-            eprintln!("skipped: skopeo is not installed");
-            return;
-        }
-    };
-}
-
 #[test]
 fn skopeo_pushes_lists_pulls_deletes_and_gc_collects() {
-    require_skopeo!();
+    require_program!("skopeo");
     let registry = RegistryProcess::berth(berth(), &[]);
     let dir = tempfile::tempdir().unwrap();
     let src = image_archive(dir.path());
@@ -126,19 +114,13 @@ fn skopeo_pushes_lists_pulls_deletes_and_gc_collects() {
 
 #[test]
 fn basic_auth_and_bearer_tokens_admit_users_only() {
-    require_skopeo!();
+    require_program!("skopeo");
     let dir = tempfile::tempdir().unwrap();
     let htpasswd = dir.path().join("htpasswd");
-    // A bcrypt hash (cost 5) of "secret", as `htpasswd -B` writes it.
-    let hash = run_with_timeout(
-        Command::new("htpasswd").args(["-nbB", "-C", "5", "alice", "secret"]),
-        TIMEOUT,
-    );
-    if !hash.status.success() {
+    if !write_htpasswd(&htpasswd, "alice", "secret") {
         eprintln!("skipped: htpasswd (apache2-utils) is not installed");
         return;
     }
-    std::fs::write(&htpasswd, &hash.stdout).unwrap();
     let src = image_archive(dir.path());
     for mode in [&[][..], &["--token-auth"][..]] {
         let mut args = vec!["--htpasswd", htpasswd.to_str().unwrap()];
@@ -184,7 +166,7 @@ fn basic_auth_and_bearer_tokens_admit_users_only() {
 
 #[test]
 fn tls_with_a_private_ca() {
-    require_skopeo!();
+    require_program!("skopeo");
     if find_program("openssl").is_none() {
         eprintln!("skipped: openssl is not installed");
         return;

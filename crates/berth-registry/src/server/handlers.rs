@@ -1,18 +1,17 @@
 //! The endpoints of the distribution API.
 
 use std::collections::HashMap;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::sync::Arc;
 
+use crate::pipe::{PipeError, pipe};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use berth_image::Writer;
 use berth_model::Digest;
-use futures_util::StreamExt;
 use http_body_util::BodyExt;
-use tokio::sync::mpsc;
 
 use super::auth::{self, Access, Auth};
 use super::route::Route;
@@ -321,7 +320,7 @@ fn link_next(path: &str, n: Option<&str>, last: &str) -> Option<HeaderValue> {
     let n = n.map(|n| format!("n={n}&")).unwrap_or_default();
     HeaderValue::from_str(&format!(
         "<{path}?{n}last={}>; rel=\"next\"",
-        urlencode(last)
+        crate::wire::percent_encode(last)
     ))
     .ok()
 }
@@ -888,45 +887,14 @@ async fn cancel_upload(shared: &Arc<Shared>, name: &str, uuid: &str) -> Result<R
     Ok(empty(StatusCode::NO_CONTENT, []))
 }
 
-/// Streams `body` into `writer` on a blocking thread, so hashing and disk
-/// writes overlap with receiving. Returns the writer (holding whatever
-/// arrived, even on error) and how the body ended.
-async fn pipe_body(writer: Writer, body: Body) -> (Writer, Result<u64>) {
-    let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(16);
-    let sink = tokio::task::spawn_blocking(move || {
-        let mut writer = writer;
-        let mut written = 0u64;
-        let mut result = Ok(());
-        while let Some(chunk) = rx.blocking_recv() {
-            if let Err(e) = writer.write_all(&chunk) {
-                result = Err(ApiError::io(e));
-                break;
-            }
-            written += chunk.len() as u64;
-        }
-        (writer, written, result)
+/// Streams `body` into `writer`; see [`crate::pipe::pipe`].
+async fn pipe_body(writer: Writer, body: Body) -> (Writer, Result<()>) {
+    let (writer, result) = pipe(writer, body.into_data_stream(), None, &|_| {}).await;
+    let result = result.map_err(|e| match e {
+        PipeError::Write(e) => ApiError::io(e),
+        e => ApiError::with_detail(ErrorCode::BlobUploadInvalid, e.to_string()),
     });
-    let mut stream = body.into_data_stream();
-    let mut received = Ok(());
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(chunk) => {
-                if tx.send(chunk).await.is_err() {
-                    break;
-                }
-            }
-            Err(e) => {
-                received = Err(ApiError::with_detail(
-                    ErrorCode::BlobUploadInvalid,
-                    format!("the upload body broke off: {e}"),
-                ));
-                break;
-            }
-        }
-    }
-    drop(tx);
-    let (writer, written, result) = sink.await.expect("upload writer thread");
-    (writer, received.and(result).map(|()| written))
+    (writer, result)
 }
 
 // --- helpers -----------------------------------------------------------------
@@ -1018,18 +986,6 @@ fn urldecode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

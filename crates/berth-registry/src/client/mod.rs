@@ -1,0 +1,549 @@
+//! The registry client: the OCI distribution protocol from the pulling and
+//! pushing side.
+//!
+//! A [`Client`] keeps one HTTP client per registry host (TLS with the
+//! system roots plus `certs.d` CAs; plain HTTP only for loopback and
+//! registries marked insecure), and the auth state of each: a `Basic`
+//! header, or `Bearer` tokens per scope, fetched from the realm the
+//! registry's `WWW-Authenticate` challenge names, with the user's
+//! credentials from [`CredentialStore`]. [`Repo`] is one repository on one
+//! registry: manifests, blobs (streamed into the content store, digest
+//! verified, resumed with `Range` after a dropped connection), mounts and
+//! uploads. [`pull`] and [`push`] build whole-image transfers on it.
+
+pub mod credentials;
+mod error;
+pub mod pull;
+pub mod push;
+mod transport;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use berth_image::manifest::media_types;
+use berth_image::{ContentStore, Descriptor};
+use berth_model::Digest;
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE};
+use reqwest::{Method, StatusCode};
+
+pub use credentials::{CredentialStore, Credentials};
+pub use error::ClientError;
+use transport::Host;
+
+use crate::pipe::{PipeError, pipe};
+use crate::wire::{CONTENT_DIGEST, TagList};
+
+type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// The manifest types berth asks for, most specific first.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+/// The largest manifest berth reads.
+pub const MAX_MANIFEST: u64 = 4 << 20;
+/// How often a blob download is retried after the connection drops.
+const FETCH_ATTEMPTS: usize = 4;
+
+/// What a transfer reports about each blob, for a progress display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Queued.
+    Waiting {
+        /// The blob.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// Already at the destination: nothing to transfer.
+    Exists {
+        /// The blob.
+        digest: Digest,
+    },
+    /// Bytes moving.
+    Transferring {
+        /// The blob.
+        digest: Digest,
+        /// Bytes so far.
+        current: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// Linked from another repository of the registry.
+    Mounted {
+        /// The blob.
+        digest: Digest,
+        /// The repository it was mounted from.
+        from: String,
+    },
+    /// Transferred and verified.
+    Done {
+        /// The blob.
+        digest: Digest,
+    },
+}
+
+/// How a [`Client`] is set up.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Where credentials come from.
+    pub credentials: CredentialStore,
+    /// Registries (`host[:port]`) that may be reached over plain HTTP, in
+    /// addition to loopback ones.
+    pub insecure_registries: Vec<String>,
+    /// Directories of per-registry CAs, `<dir>/<host[:port]>/*.crt`, as
+    /// Docker's `/etc/docker/certs.d`.
+    pub certs_dirs: Vec<PathBuf>,
+    /// The `User-Agent` sent.
+    pub user_agent: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            credentials: CredentialStore::default_location(),
+            insecure_registries: Vec::new(),
+            certs_dirs: vec![
+                PathBuf::from("/etc/berth/certs.d"),
+                PathBuf::from("/etc/docker/certs.d"),
+            ],
+            user_agent: format!("berth/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// A registry client; cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    options: Arc<ClientOptions>,
+    hosts: Arc<Mutex<HashMap<String, Arc<Host>>>>,
+}
+
+impl Client {
+    /// A client with `options`.
+    pub fn new(options: ClientOptions) -> Client {
+        Client {
+            options: Arc::new(options),
+            hosts: Arc::default(),
+        }
+    }
+
+    /// The options it was made with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    fn host(&self, registry: &str) -> Result<Arc<Host>> {
+        let mut hosts = self.hosts.lock().expect("host table");
+        if let Some(host) = hosts.get(registry) {
+            return Ok(host.clone());
+        }
+        let host = Arc::new(Host::new(registry, &self.options)?);
+        hosts.insert(registry.to_owned(), host.clone());
+        Ok(host)
+    }
+
+    /// Repository `name` on `registry` (as an image reference's domain
+    /// names it: `docker.io`, `localhost:5000`).
+    pub fn repo(&self, registry: &str, name: &str) -> Result<Repo> {
+        Ok(Repo {
+            host: self.host(registry)?,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Checks `credentials` against `registry`, as `docker login` does:
+    /// the API base must answer, directly or through the token flow.
+    pub async fn login(&self, registry: &str, credentials: &Credentials) -> Result<()> {
+        self.host(registry)?.login(credentials).await
+    }
+}
+
+/// A manifest as fetched.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    /// Its digest, verified against the bytes.
+    pub digest: Digest,
+    /// The media type the registry gave (or the body declares).
+    pub media_type: String,
+    /// The document.
+    pub bytes: Vec<u8>,
+}
+
+impl FetchedManifest {
+    /// A descriptor of this manifest.
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(
+            &self.media_type,
+            self.digest.clone(),
+            self.bytes.len() as u64,
+        )
+    }
+}
+
+/// One repository on one registry.
+#[derive(Clone)]
+pub struct Repo {
+    host: Arc<Host>,
+    name: String,
+}
+
+impl Repo {
+    /// The repository's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The registry as references name it.
+    pub fn registry(&self) -> &str {
+        &self.host.registry
+    }
+
+    fn pull_scope(&self) -> Vec<String> {
+        vec![format!("repository:{}:pull", self.name)]
+    }
+
+    fn push_scope(&self, mount_from: Option<&str>) -> Vec<String> {
+        let mut scopes = vec![format!("repository:{}:pull,push", self.name)];
+        if let Some(from) = mount_from {
+            scopes.push(format!("repository:{from}:pull"));
+        }
+        scopes
+    }
+
+    fn path(&self, rest: &str) -> String {
+        format!("/v2/{}/{rest}", self.name)
+    }
+
+    /// Fetches the manifest `reference` (a tag or `alg:hex`), verifying
+    /// its digest: against the reference when it is a digest, and against
+    /// the `Docker-Content-Digest` the registry sends otherwise.
+    pub async fn manifest(&self, reference: &str) -> Result<FetchedManifest> {
+        let path = self.path(&format!("manifests/{reference}"));
+        let response = self
+            .host
+            .send(&self.pull_scope(), |base, http| {
+                http.get(format!("{base}{path}"))
+                    .header(ACCEPT, MANIFEST_ACCEPT)
+            })
+            .await?;
+        let response = self
+            .check(response, &format!("manifest {reference}"))
+            .await?;
+        let header_digest =
+            header_str(&response, CONTENT_DIGEST).and_then(|d| d.parse::<Digest>().ok());
+        let content_type = header_str(&response, CONTENT_TYPE.as_str())
+            .map(|t| t.split(';').next().unwrap_or("").trim().to_owned());
+        let bytes = transport::read_limited(response, MAX_MANIFEST, &self.host.registry).await?;
+        let wanted = match reference.parse::<Digest>() {
+            Ok(d) => Some(d),
+            Err(_) => header_digest,
+        };
+        let algorithm = wanted
+            .as_ref()
+            .map_or(berth_model::DigestAlgorithm::Sha256, Digest::algorithm);
+        let digest = crate::server::storage::digest_of(algorithm, &bytes);
+        if let Some(wanted) = wanted
+            && wanted != digest
+        {
+            return Err(ClientError::DigestMismatch {
+                what: format!(
+                    "manifest {reference} from {}/{}",
+                    self.host.registry, self.name
+                ),
+                expected: wanted,
+                actual: digest,
+            });
+        }
+        let media_type = match content_type {
+            Some(t) if !media_types::is_generic(&t) => t,
+            _ => berth_image::Manifest::from_slice(&bytes, None)
+                .map(|m| m.media_type().to_owned())
+                .map_err(|e| ClientError::Invalid(format!("manifest {reference}: {e}")))?,
+        };
+        Ok(FetchedManifest {
+            digest,
+            media_type,
+            bytes,
+        })
+    }
+
+    /// The size of blob `digest` when the repository has it.
+    pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>> {
+        let path = self.path(&format!("blobs/{digest}"));
+        let response = self
+            .host
+            .send(&self.pull_scope(), |base, http| {
+                http.head(format!("{base}{path}"))
+            })
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = self.check(response, &format!("blob {digest}")).await?;
+        Ok(response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// Downloads blob `descriptor` into `store`, verifying size and digest
+    /// as it streams and resuming with `Range` where an earlier attempt (in
+    /// this process or a crashed one) stopped. `progress` sees the bytes
+    /// held so far.
+    pub async fn fetch_blob(
+        &self,
+        descriptor: &Descriptor,
+        store: &ContentStore,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<()> {
+        let expected = (descriptor.digest.clone(), descriptor.size);
+        let reference = format!(
+            "fetch-{}-{}",
+            descriptor.digest.algorithm(),
+            descriptor.digest.hex()
+        );
+        let open = {
+            let store = store.clone();
+            let reference = reference.clone();
+            let expected = expected.clone();
+            move || store.writer(&reference, Some(expected))
+        };
+        let mut writer = tokio::task::spawn_blocking(open.clone())
+            .await
+            .expect("writer open does not panic")
+            .map_err(ClientError::Content)?;
+        let path = self.path(&format!("blobs/{}", descriptor.digest));
+        let mut last_error = None;
+        for _ in 0..FETCH_ATTEMPTS {
+            let base_offset = writer.offset();
+            if base_offset >= descriptor.size {
+                break;
+            }
+            let range = format!("bytes={base_offset}-");
+            let sent = self
+                .host
+                .send(&self.pull_scope(), |base, http| {
+                    let request = http.get(format!("{base}{path}"));
+                    if base_offset > 0 {
+                        request.header(RANGE, range.clone())
+                    } else {
+                        request
+                    }
+                })
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) if e.is_transient() => {
+                    last_error = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let response = self
+                .check(response, &format!("blob {}", descriptor.digest))
+                .await?;
+            if base_offset > 0 && response.status() != StatusCode::PARTIAL_CONTENT {
+                // The registry ignored the range: start over.
+                drop(writer);
+                let (store, reference) = (store.clone(), reference.clone());
+                tokio::task::spawn_blocking(move || store.abort(&reference))
+                    .await
+                    .expect("abort does not panic")
+                    .map_err(ClientError::Content)?;
+                writer = tokio::task::spawn_blocking(open.clone())
+                    .await
+                    .expect("writer open does not panic")
+                    .map_err(ClientError::Content)?;
+                if writer.offset() != 0 {
+                    return Err(ClientError::Invalid("could not restart a download".into()));
+                }
+            }
+            let start = writer.offset();
+            let remaining = descriptor.size - start;
+            let report = |n: u64| progress(start + n);
+            let (w, result) = pipe(writer, response.bytes_stream(), Some(remaining), &report).await;
+            writer = w;
+            match result {
+                Ok(()) => break,
+                Err(PipeError::Stream(e)) => {
+                    last_error = Some(ClientError::Transport {
+                        registry: self.host.registry.clone(),
+                        detail: e,
+                    });
+                }
+                Err(PipeError::TooLong(_)) => {
+                    last_error = None;
+                    break;
+                }
+                Err(PipeError::Write(e)) => return Err(ClientError::Io(e.to_string())),
+            }
+        }
+        if writer.offset() < descriptor.size
+            && let Some(e) = last_error
+        {
+            return Err(e);
+        }
+        tokio::task::spawn_blocking(move || writer.commit(Some(expected)))
+            .await
+            .expect("commit does not panic")
+            .map_err(|e| match e {
+                berth_image::ContentError::DigestMismatch { expected, actual } => {
+                    ClientError::DigestMismatch {
+                        what: format!(
+                            "blob {} from {}/{}",
+                            descriptor.digest, self.host.registry, self.name
+                        ),
+                        expected,
+                        actual,
+                    }
+                }
+                e => ClientError::Content(e),
+            })?;
+        Ok(())
+    }
+
+    /// Asks the registry to link blob `digest` from repository `from` on
+    /// the same registry. `Ok(None)` when mounted; otherwise the upload
+    /// session the registry opened instead.
+    pub async fn mount_blob(&self, digest: &Digest, from: &str) -> Result<Option<String>> {
+        let path = self.path(&format!("blobs/uploads/?mount={digest}&from={from}"));
+        let response = self
+            .host
+            .send(&self.push_scope(Some(from)), |base, http| {
+                http.post(format!("{base}{path}")).header(CONTENT_LENGTH, 0)
+            })
+            .await?;
+        let response = self.check(response, &format!("blob {digest}")).await?;
+        if response.status() == StatusCode::CREATED {
+            return Ok(None);
+        }
+        Ok(Some(self.location(&response)?))
+    }
+
+    /// Opens an upload session, returning its URL.
+    pub async fn start_upload(&self) -> Result<String> {
+        let path = self.path("blobs/uploads/");
+        let response = self
+            .host
+            .send(&self.push_scope(None), |base, http| {
+                http.post(format!("{base}{path}")).header(CONTENT_LENGTH, 0)
+            })
+            .await?;
+        let response = self.check(response, "an upload").await?;
+        self.location(&response)
+    }
+
+    /// Uploads blob `descriptor` from `store` into the session at
+    /// `location`: the data in one streamed PATCH, then the PUT that names
+    /// its digest (as Docker does: every registry accepts this shape).
+    pub async fn upload_blob(
+        &self,
+        location: &str,
+        descriptor: &Descriptor,
+        store: &ContentStore,
+        progress: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<()> {
+        let scope = self.push_scope(None);
+        let store = store.clone();
+        let digest = descriptor.digest.clone();
+        let size = descriptor.size;
+        let response = self
+            .host
+            .send_with_body(&scope, Method::PATCH, location, move || {
+                let file = store.read(&digest).map_err(ClientError::Content)?;
+                Ok((transport::file_body(file, progress.clone()), size))
+            })
+            .await?;
+        let response = self
+            .check(response, &format!("blob {}", descriptor.digest))
+            .await?;
+        let location = self.location(&response)?;
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={}", descriptor.digest);
+        let response = self
+            .host
+            .send(&scope, |_, http| {
+                http.put(url.clone())
+                    .header(CONTENT_LENGTH, 0)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+            })
+            .await?;
+        self.check(response, &format!("blob {}", descriptor.digest))
+            .await?;
+        Ok(())
+    }
+
+    /// Pushes a manifest under `reference` (a tag or its digest).
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Digest> {
+        let path = self.path(&format!("manifests/{reference}"));
+        let body = bytes::Bytes::copy_from_slice(bytes);
+        let response = self
+            .host
+            .send(&self.push_scope(None), |base, http| {
+                http.put(format!("{base}{path}"))
+                    .header(CONTENT_TYPE, media_type)
+                    .body(body.clone())
+            })
+            .await?;
+        let response = self
+            .check(response, &format!("manifest {reference}"))
+            .await?;
+        let digest = crate::server::storage::digest_of(berth_model::DigestAlgorithm::Sha256, bytes);
+        if let Some(sent) =
+            header_str(&response, CONTENT_DIGEST).and_then(|d| d.parse::<Digest>().ok())
+            && sent.algorithm() == digest.algorithm()
+            && sent != digest
+        {
+            return Err(ClientError::DigestMismatch {
+                what: format!(
+                    "manifest {reference} pushed to {}/{}",
+                    self.host.registry, self.name
+                ),
+                expected: digest,
+                actual: sent,
+            });
+        }
+        Ok(digest)
+    }
+
+    /// The repository's tags.
+    pub async fn tags(&self) -> Result<Vec<String>> {
+        let path = self.path("tags/list");
+        let response = self
+            .host
+            .send(&self.pull_scope(), |base, http| {
+                http.get(format!("{base}{path}"))
+            })
+            .await?;
+        let response = self.check(response, "tags").await?;
+        let bytes = transport::read_limited(response, 16 << 20, &self.host.registry).await?;
+        let list: TagList = serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Invalid(format!("tag list of {}: {e}", self.name)))?;
+        Ok(list.tags)
+    }
+
+    /// The absolute URL of a response's `Location`.
+    fn location(&self, response: &reqwest::Response) -> Result<String> {
+        let location = header_str(response, LOCATION.as_str())
+            .ok_or_else(|| ClientError::Invalid("the registry sent no upload location".into()))?;
+        Ok(response
+            .url()
+            .join(location)
+            .map_err(|e| ClientError::Invalid(format!("upload location {location:?}: {e}")))?
+            .to_string())
+    }
+
+    /// The response when it succeeded, or the error it names.
+    async fn check(&self, response: reqwest::Response, what: &str) -> Result<reqwest::Response> {
+        error::check(response, &self.host.registry, &self.name, what).await
+    }
+}
+
+fn header_str<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}

@@ -1,0 +1,188 @@
+//! The image commands: pull, push, login, logout, images, tag, rmi, image
+//! inspect. For now they work in-process on the data root; the engine
+//! moves them behind the daemon.
+
+mod list;
+mod progress;
+mod transfer;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use berth_image::{ContentStore, Descriptor, ImageManifest, ImageStore, Manifest};
+use berth_model::{Digest, ImageRef, Platform};
+use berth_registry::client::{Client, ClientOptions, CredentialStore};
+use clap::Subcommand;
+
+/// The exit code of berth's own errors.
+pub const EXIT_ERROR: u8 = 125;
+
+pub use list::{ImagesArgs, InspectArgs, RmiArgs, TagArgs};
+pub use transfer::{LoginArgs, LogoutArgs, PullArgs, PushArgs, login, logout};
+
+/// `berth image <command>`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images.
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Download an image from a registry.
+    Pull(PullArgs),
+    /// Upload an image to a registry.
+    Push(PushArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(TagArgs),
+    /// Remove one or more images.
+    #[command(visible_alias = "remove")]
+    Rm(RmiArgs),
+    /// Display detailed information on one or more images.
+    Inspect(InspectArgs),
+}
+
+/// What every image command works with.
+pub struct Context {
+    pub content: ContentStore,
+    pub images: ImageStore,
+}
+
+impl Context {
+    pub fn open(root: PathBuf) -> Result<Context, String> {
+        let content = ContentStore::open(&root)
+            .map_err(|e| format!("open the content store under {}: {e}", root.display()))?;
+        let images = ImageStore::open(&root)
+            .map_err(|e| format!("open the image store under {}: {e}", root.display()))?;
+        Ok(Context { content, images })
+    }
+
+    /// A registry client with the user's credentials and the insecure
+    /// registries named in `BERTH_INSECURE_REGISTRIES` (comma-separated).
+    pub fn client(&self) -> Client {
+        let mut options = ClientOptions {
+            credentials: CredentialStore::default_location(),
+            ..ClientOptions::default()
+        };
+        if let Ok(list) = std::env::var("BERTH_INSECURE_REGISTRIES") {
+            options.insecure_registries = list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        Client::new(options)
+    }
+
+    fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, String> {
+        let mut file = self.content.read(digest).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes)
+            .map_err(|e| format!("read {digest}: {e}"))?;
+        Ok(bytes)
+    }
+
+    /// The image manifest `target` stands for on this host: itself, or the
+    /// host platform's entry of an index.
+    pub fn resolve(&self, target: &Descriptor) -> Result<(Descriptor, ImageManifest), String> {
+        let bytes = self.read_blob(&target.digest)?;
+        match Manifest::from_slice(&bytes, Some(&target.media_type)).map_err(|e| e.to_string())? {
+            Manifest::Image(m) => Ok((target.clone(), m)),
+            Manifest::Index(index) => {
+                let host = Platform::host();
+                let entry = index
+                    .select(&host)
+                    .ok_or_else(|| format!("image {} has no manifest for {host}", target.digest))?;
+                let bytes = self.read_blob(&entry.digest)?;
+                match Manifest::from_slice(&bytes, Some(&entry.media_type))
+                    .map_err(|e| e.to_string())?
+                {
+                    Manifest::Image(m) => Ok((entry.clone(), m)),
+                    Manifest::Index(_) => Err(format!("image {} nests indexes", target.digest)),
+                }
+            }
+        }
+    }
+
+    /// The image ID of `target`: its config's digest, as Docker shows it.
+    pub fn image_id(&self, target: &Descriptor) -> Result<Digest, String> {
+        self.resolve(target).map(|(_, m)| m.config.digest)
+    }
+
+    /// Finds an image by reference, full or short ID, or digest: the
+    /// references that name it and its target.
+    pub fn find(&self, name: &str) -> Result<(Vec<ImageRef>, Descriptor), String> {
+        let hex = name.strip_prefix("sha256:").unwrap_or(name);
+        let looks_like_id = hex.len() >= 4
+            && hex.len() <= 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        if looks_like_id {
+            let mut matches: Vec<(ImageRef, Descriptor, Digest)> = Vec::new();
+            for (reference, record) in self.images.list() {
+                if let Ok(id) = self.image_id(&record.target)
+                    && (id.hex().starts_with(hex)
+                        || record.target.digest.hex().starts_with(hex) && hex.len() == 64)
+                {
+                    matches.push((reference, record.target, id));
+                }
+            }
+            let mut ids: Vec<&Digest> = matches.iter().map(|(_, _, id)| id).collect();
+            ids.dedup();
+            if ids.len() > 1 {
+                return Err(format!(
+                    "{name} is ambiguous: it matches several images; give more of the ID"
+                ));
+            }
+            if let Some((_, target, _)) = matches.first() {
+                let target = target.clone();
+                let refs = matches.into_iter().map(|(r, _, _)| r).collect();
+                return Ok((refs, target));
+            }
+        }
+        let reference = ImageRef::parse(name).map_err(|e| e.to_string())?;
+        match self.images.get(&reference) {
+            Some(record) => Ok((vec![reference], record.target)),
+            None => Err(format!("No such image: {name}")),
+        }
+    }
+}
+
+pub fn stdout_is_tty() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// Runs `f` on a fresh async runtime.
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> Result<T, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("start the async runtime: {e}"))?;
+    Ok(runtime.block_on(f))
+}
+
+/// Prints `error` the way Docker's CLI does and gives berth's exit code.
+pub fn fail(error: &str) -> ExitCode {
+    eprintln!("Error response from daemon: {error}");
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// Runs `f` with a context on `root`, turning its error into Docker's
+/// message and exit code.
+pub fn run(root: PathBuf, f: impl FnOnce(&Context) -> Result<ExitCode, String>) -> ExitCode {
+    match Context::open(root).and_then(|ctx| f(&ctx)) {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+pub fn main(root: PathBuf, command: ImageCommand) -> ExitCode {
+    run(root, |ctx| match command {
+        ImageCommand::Ls(args) => list::images(ctx, args),
+        ImageCommand::Pull(args) => transfer::pull(ctx, args),
+        ImageCommand::Push(args) => transfer::push(ctx, args),
+        ImageCommand::Tag(args) => list::tag(ctx, args),
+        ImageCommand::Rm(args) => list::rmi(ctx, args),
+        ImageCommand::Inspect(args) => list::inspect(ctx, args),
+    })
+}

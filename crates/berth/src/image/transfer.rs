@@ -1,0 +1,343 @@
+//! `pull`, `push`, `login` and `logout`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use berth_model::{ImageRef, Platform};
+use berth_registry::client::pull::pull as pull_image;
+use berth_registry::client::push::push as push_image;
+use berth_registry::client::{CredentialStore, Credentials, Progress};
+use clap::Args;
+
+use super::progress::{ProgressView, Verbs, short};
+use super::{Context, stdout_is_tty};
+
+/// Layer transfers at once (Docker's default is 3 down and 5 up; a
+/// registry on a fast link is limited by round trips, so berth uses more).
+const CONCURRENCY: usize = 6;
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The image: NAME[:TAG|@DIGEST].
+    pub name: String,
+    /// Set platform if server is multi-platform capable (os/arch[/variant]).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Suppress verbose output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Download all tagged images in the repository (not supported).
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The image: NAME[:TAG].
+    pub name: String,
+    /// Suppress verbose output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Push all tags of the repository (not supported).
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry (default: Docker Hub).
+    pub server: Option<String>,
+    /// Username.
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password.
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Take the password from stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry (default: Docker Hub).
+    pub server: Option<String>,
+}
+
+/// `name` as a reference, `:latest` when it names neither tag nor digest.
+pub fn parse_ref(name: &str) -> Result<ImageRef, String> {
+    let reference = ImageRef::parse(name).map_err(|e| format!("invalid reference format: {e}"))?;
+    if reference.tag().is_none() && reference.digest().is_none() {
+        return reference.with_tag("latest").map_err(|e| e.to_string());
+    }
+    Ok(reference)
+}
+
+/// The tag of `reference`, or its digest.
+fn tag_or_digest(reference: &ImageRef) -> String {
+    match (reference.tag(), reference.digest()) {
+        (Some(t), _) => t.to_owned(),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => "latest".to_owned(),
+    }
+}
+
+/// The registry part of a `login`/`logout` argument, which may be a URL.
+fn registry_of(server: Option<&str>) -> String {
+    let Some(server) = server else {
+        return "docker.io".to_owned();
+    };
+    let s = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let s = s.split('/').next().unwrap_or(s);
+    match s {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
+    if args.all_tags {
+        return Err("--all-tags is not supported yet; pull each tag by name".into());
+    }
+    let reference = parse_ref(&args.name)?;
+    let platform = match &args.platform {
+        Some(p) => Platform::parse(p).map_err(|e| e.to_string())?,
+        None => Platform::host(),
+    };
+    let tag_or_digest = tag_or_digest(&reference);
+    if !args.quiet {
+        println!("{tag_or_digest}: Pulling from {}", reference.path());
+    }
+    let client = ctx.client();
+    let repo = client
+        .repo(reference.domain(), reference.path())
+        .map_err(|e| e.to_string())?;
+    let view = Arc::new(ProgressView::new(
+        stdout_is_tty(),
+        None,
+        Verbs {
+            waiting: "Pulling fs layer",
+            moving: "Downloading",
+            done: "Download complete",
+            exists: "Already exists",
+        },
+    ));
+    let progress = reporter(&view, args.quiet);
+    let content = ctx.content.clone();
+    let pulled = super::block_on(async {
+        pull_image(
+            &repo,
+            &content,
+            &reference,
+            &platform,
+            CONCURRENCY,
+            progress,
+        )
+        .await
+    })?
+    .map_err(|e| e.to_string())?;
+    if !args.quiet {
+        // Layers are unpacked when a container first needs them.
+        for layer in pulled
+            .layers
+            .iter()
+            .filter(|l| pulled.downloaded.contains(&l.digest))
+        {
+            view.set(&short(&layer.digest), "Pull complete".to_owned());
+        }
+    }
+    let previous = ctx.images.get(&reference);
+    ctx.images
+        .put(&reference, pulled.target.clone())
+        .map_err(|e| e.to_string())?;
+    if !args.quiet {
+        println!("Digest: {}", pulled.target.digest);
+        let up_to_date = previous.is_some_and(|p| p.target.digest == pulled.target.digest);
+        if up_to_date {
+            println!("Status: Image is up to date for {}", reference.familiar());
+        } else {
+            println!(
+                "Status: Downloaded newer image for {}",
+                reference.familiar()
+            );
+        }
+    }
+    println!("{reference}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
+    if args.all_tags {
+        return Err("--all-tags is not supported yet; push each tag by name".into());
+    }
+    let reference = parse_ref(&args.name)?;
+    let Some(record) = ctx.images.get(&reference) else {
+        return Err(format!(
+            "An image does not exist locally with the tag: {}",
+            reference.familiar()
+        ));
+    };
+    let tag = tag_or_digest(&reference);
+    let (_, manifest) = ctx.resolve(&record.target)?;
+    let layers: Vec<_> = manifest.layers.iter().map(|l| l.digest.clone()).collect();
+    // Other repositories of the same registry holding this image are where
+    // its blobs can be mounted from.
+    let mount_from: Vec<String> = ctx
+        .images
+        .references_to(&record.target.digest)
+        .into_iter()
+        .filter(|r| r.domain() == reference.domain() && r.path() != reference.path())
+        .map(|r| r.path().to_owned())
+        .collect();
+    if !args.quiet {
+        println!("The push refers to repository [{}]", reference.repository());
+    }
+    let view = Arc::new(ProgressView::new(
+        stdout_is_tty(),
+        Some(layers.iter().rev().cloned().collect()),
+        Verbs {
+            waiting: "Waiting",
+            moving: "Pushing",
+            done: "Pushed",
+            exists: "Layer already exists",
+        },
+    ));
+    if !args.quiet {
+        for layer in layers.iter().rev() {
+            view.set(&short(layer), "Preparing".to_owned());
+        }
+    }
+    let progress = reporter(&view, args.quiet);
+    let client = ctx.client();
+    let repo = client
+        .repo(reference.domain(), reference.path())
+        .map_err(|e| e.to_string())?;
+    let content = ctx.content.clone();
+    let target = record.target.clone();
+    let pushed = super::block_on(async {
+        push_image(
+            &repo,
+            &content,
+            &target,
+            &tag,
+            &mount_from,
+            CONCURRENCY,
+            progress,
+        )
+        .await
+    })?
+    .map_err(|e| e.to_string())?;
+    if !args.quiet {
+        println!(
+            "{tag}: digest: {} size: {}",
+            pushed.target.digest, pushed.target.size
+        );
+    } else {
+        println!("{reference}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Feeds transfer events to `view`, unless `quiet`.
+fn reporter(view: &Arc<ProgressView>, quiet: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
+    let view = view.clone();
+    Arc::new(move |event: Progress| {
+        if !quiet {
+            view.event(&event);
+        }
+    })
+}
+
+fn read_line(prompt: &str) -> Result<String, String> {
+    print!("{prompt}");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("read from stdin: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Reads a password from the terminal without echoing it.
+fn read_password(prompt: &str) -> Result<String, String> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).map_err(|e| format!("read terminal settings: {e}"))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet).map_err(|e| format!("turn off echo: {e}"))?;
+    let line = read_line(prompt);
+    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    println!();
+    line
+}
+
+pub fn login(ctx: &Context, args: LoginArgs) -> Result<ExitCode, String> {
+    let registry = registry_of(args.server.as_deref());
+    let interactive = std::io::stdin().is_terminal();
+    let username = match args.username {
+        Some(u) => u,
+        None if interactive && !args.password_stdin => read_line("Username: ")?,
+        None => {
+            return Err(
+                "Must provide --username with --password-stdin or when stdin is not a terminal"
+                    .into(),
+            );
+        }
+    };
+    let password = if args.password_stdin {
+        if args.password.is_some() {
+            return Err("--password and --password-stdin are mutually exclusive".into());
+        }
+        let mut all = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut all)
+            .map_err(|e| format!("read the password from stdin: {e}"))?;
+        all.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        match args.password {
+            Some(p) => {
+                eprintln!(
+                    "WARNING! Using --password via the CLI is insecure. Use --password-stdin."
+                );
+                p
+            }
+            None if interactive => read_password("Password: ")?,
+            None => {
+                return Err(
+                    "Must provide --password or --password-stdin when stdin is not a terminal"
+                        .into(),
+                );
+            }
+        }
+    };
+    if username.is_empty() {
+        return Err("Username is required".into());
+    }
+    let credentials = Credentials {
+        username,
+        password,
+        identity_token: None,
+    };
+    let client = ctx.client();
+    super::block_on(client.login(&registry, &credentials))?
+        .map_err(|e| format!("login attempt to {registry} failed: {e}"))?;
+    let store = CredentialStore::default_location();
+    store.store(&registry, &credentials)?;
+    println!("Login Succeeded");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn logout(_ctx: &Context, args: LogoutArgs) -> Result<ExitCode, String> {
+    let registry = registry_of(args.server.as_deref());
+    let store = CredentialStore::default_location();
+    if store.erase(&registry)? {
+        println!("Removing login credentials for {registry}");
+    } else {
+        println!("Not logged in to {registry}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

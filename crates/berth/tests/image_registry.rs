@@ -1,0 +1,325 @@
+//! `berth pull`, `push`, `images`, `tag`, `rmi`, `image inspect`, `login`
+//! and `logout` against berth's own registry and Debian's
+//! `docker-registry` (distribution 2.8), with skopeo as the independent
+//! client that seeds and checks them. Each test has its own data root,
+//! Docker config and registries. Skipped where skopeo is not installed.
+
+mod common;
+
+use common::{berth, text};
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use berth_testkit::peer::run_with_timeout;
+use berth_testkit::registry::{RegistryProcess, skopeo, write_htpasswd};
+use berth_testkit::require_program;
+use berth_testkit::write_busybox_image;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A data root and Docker config of its own.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(berth());
+        cmd.args(args)
+            .env("BERTH_DATA_ROOT", self.dir.path().join("data"))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        run_with_timeout(&mut self.cmd(args), TIMEOUT)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({:?}):\n{}\n{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+}
+
+fn check(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Pushes the busybox test image to `addr/repo:tag` with skopeo.
+fn seed(addr: &str, repo: &str, dir: &Path) {
+    let archive = dir.join("busybox.tar");
+    if !archive.exists() {
+        write_busybox_image(&archive, "berth.test/busybox:latest").unwrap();
+    }
+    check(skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("docker-archive:{}", archive.display()),
+        &format!("docker://{addr}/{repo}"),
+    ]));
+}
+
+#[test]
+fn pull_tag_push_and_remove_through_berths_registry() {
+    require_program!("skopeo");
+    let registry = RegistryProcess::berth(berth(), &[]);
+    let env = Env::new();
+    let addr = &registry.addr;
+    seed(addr, "team/busybox:v1", env.dir.path());
+
+    let image = format!("{addr}/team/busybox:v1");
+    let out = env.ok(&["pull", &image]);
+    assert!(out.starts_with("v1: Pulling from team/busybox\n"), "{out}");
+    assert!(out.contains(": Pull complete"), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {image}")),
+        "{out}"
+    );
+    assert!(out.ends_with(&format!("{image}\n")), "{out}");
+    let again = env.ok(&["pull", &image]);
+    assert!(again.contains(": Already exists"), "{again}");
+    assert!(again.contains("Status: Image is up to date"), "{again}");
+
+    let listing = env.ok(&["images"]);
+    let lines: Vec<&str> = listing.lines().collect();
+    assert!(lines[0].starts_with("REPOSITORY"), "{listing}");
+    assert!(
+        lines[0].contains("IMAGE ID") && lines[0].ends_with("SIZE"),
+        "{listing}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{addr}/team/busybox   v1 ")),
+        "{listing}"
+    );
+    let id = env.ok(&["images", "-q"]);
+    assert_eq!(id.trim().len(), 12, "{id}");
+
+    // Inspect speaks Docker's shape.
+    let inspect: serde_json::Value =
+        serde_json::from_str(&env.ok(&["image", "inspect", &image])).unwrap();
+    let object = &inspect[0];
+    assert!(
+        object["Id"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("sha256:{}", id.trim()))
+    );
+    assert_eq!(object["RepoTags"][0], image);
+    assert_eq!(object["Config"]["Cmd"][0], "sh");
+    assert_eq!(object["RootFS"]["Type"], "layers");
+    let formatted = env.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Os}}/{{.Architecture}}",
+        &image,
+    ]);
+    assert_eq!(
+        formatted.trim(),
+        format!("linux/{}", berth_testkit::oci_arch())
+    );
+
+    // A second name, pushed to another repository: its blobs are mounted.
+    let other = format!("{addr}/mirror/busybox:v2");
+    env.ok(&["tag", &image, &other]);
+    let pushed = env.ok(&["push", &other]);
+    assert!(
+        pushed.starts_with(&format!(
+            "The push refers to repository [{addr}/mirror/busybox]\n"
+        )),
+        "{pushed}"
+    );
+    assert!(pushed.contains("Mounted from team/busybox"), "{pushed}");
+    assert!(pushed.contains("v2: digest: sha256:"), "{pushed}");
+    let remote: serde_json::Value = serde_json::from_str(&check(skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{other}"),
+    ])))
+    .unwrap();
+    assert_eq!(remote["RepoTags"][0], "v2");
+    let formatted = env.ok(&[
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        "--filter",
+        "reference=*/mirror/*",
+    ]);
+    assert_eq!(formatted, format!("{addr}/mirror/busybox:v2\n"));
+
+    // Removing by ID needs -f while two names use the image.
+    let refused = env.run(&["rmi", id.trim()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("must be forced"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let untag = env.ok(&["rmi", &other]);
+    assert_eq!(untag, format!("Untagged: {other}\n"));
+    let gone = env.ok(&["rmi", &image]);
+    assert!(
+        gone.contains(&format!("Untagged: {image}")) && gone.contains("Deleted: sha256:"),
+        "{gone}"
+    );
+    assert_eq!(env.ok(&["images", "-q"]), "");
+    let blobs = env.dir.path().join("data/content/blobs/sha256");
+    assert_eq!(
+        std::fs::read_dir(blobs).unwrap().count(),
+        0,
+        "rmi left blobs behind"
+    );
+    let missing = env.run(&["rmi", &image]);
+    assert!(
+        text(&missing.stderr).contains("No such image"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    // Pull by digest, and errors that say what is wrong.
+    let digest = remote["Digest"].as_str().unwrap();
+    let by_digest = format!("{addr}/mirror/busybox@{digest}");
+    let out = env.ok(&["pull", "-q", &by_digest]);
+    assert_eq!(out, format!("{by_digest}\n"));
+    let nothing = env.run(&["pull", &format!("{addr}/mirror/busybox:nope")]);
+    assert_eq!(nothing.status.code(), Some(125));
+    assert!(
+        text(&nothing.stderr).contains("manifest nope not found"),
+        "{}",
+        text(&nothing.stderr)
+    );
+    let not_local = env.run(&["push", &format!("{addr}/never/pulled:v1")]);
+    assert!(
+        text(&not_local.stderr).contains("does not exist locally"),
+        "{}",
+        text(&not_local.stderr)
+    );
+}
+
+#[test]
+fn push_to_and_pull_from_distribution() {
+    require_program!("skopeo");
+    let Some(distribution) = RegistryProcess::distribution() else {
+        eprintln!("skipped: docker-registry is not installed");
+        return;
+    };
+    let ours = RegistryProcess::berth(berth(), &[]);
+    let env = Env::new();
+    seed(&ours.addr, "src/busybox:v1", env.dir.path());
+    env.ok(&["pull", &format!("{}/src/busybox:v1", ours.addr)]);
+    let dest = format!("{}/copy/busybox:v1", distribution.addr);
+    env.ok(&["tag", &format!("{}/src/busybox:v1", ours.addr), &dest]);
+    let pushed = env.ok(&["push", &dest]);
+    assert!(pushed.contains(": Pushed"), "{pushed}");
+    let again = env.ok(&["push", &dest]);
+    assert!(again.contains(": Layer already exists"), "{again}");
+
+    // A fresh data root pulls it back and gets the same image.
+    let fresh = Env::new();
+    fresh.ok(&["pull", &dest]);
+    assert_eq!(
+        fresh.ok(&["images", "-q"]),
+        env.ok(&["images", "-q"]).lines().next().unwrap().to_owned() + "\n"
+    );
+    let remote: serde_json::Value = serde_json::from_str(&check(skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{dest}"),
+    ])))
+    .unwrap();
+    let ours_digest = fresh.ok(&["images", "--digests", "--format", "{{.Digest}}"]);
+    assert_eq!(ours_digest.trim(), remote["Digest"].as_str().unwrap());
+}
+
+#[test]
+fn login_and_logout_with_a_token_registry() {
+    require_program!("skopeo");
+    let env = Env::new();
+    let htpasswd = env.dir.path().join("htpasswd");
+    if !write_htpasswd(&htpasswd, "alice", "secret") {
+        eprintln!("skipped: htpasswd (apache2-utils) is not installed");
+        return;
+    }
+    let registry = RegistryProcess::berth(
+        berth(),
+        &["--htpasswd", htpasswd.to_str().unwrap(), "--token-auth"],
+    );
+    let addr = &registry.addr;
+    check(skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "alice:secret",
+        &format!("docker-archive:{}", {
+            let archive = env.dir.path().join("busybox.tar");
+            write_busybox_image(&archive, "berth.test/busybox:latest").unwrap();
+            archive.display().to_string()
+        }),
+        &format!("docker://{addr}/private/busybox:v1"),
+    ]));
+    let image = format!("{addr}/private/busybox:v1");
+    let denied = env.run(&["pull", &image]);
+    assert_eq!(denied.status.code(), Some(125));
+    assert!(
+        text(&denied.stderr).contains(&format!("run `berth login {addr}`")),
+        "{}",
+        text(&denied.stderr)
+    );
+
+    let wrong = env.run(&["login", addr, "-u", "alice", "-p", "nope"]);
+    assert_eq!(wrong.status.code(), Some(125));
+    assert!(
+        text(&wrong.stderr).contains("incorrect username or password"),
+        "{}",
+        text(&wrong.stderr)
+    );
+
+    let mut login = env.cmd(&["login", addr, "-u", "alice", "--password-stdin"]);
+    login
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"secret\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "Login Succeeded\n");
+    let config = std::fs::read_to_string(env.dir.path().join("docker/config.json")).unwrap();
+    assert!(
+        config.contains(addr.as_str()) && config.contains("\"auth\""),
+        "{config}"
+    );
+
+    env.ok(&["pull", &image]);
+    assert_eq!(
+        env.ok(&["logout", addr]),
+        format!("Removing login credentials for {addr}\n")
+    );
+    assert_eq!(
+        env.ok(&["logout", addr]),
+        format!("Not logged in to {addr}\n")
+    );
+}
