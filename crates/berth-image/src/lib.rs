@@ -17,6 +17,7 @@ pub mod content;
 pub mod gc;
 pub mod layer;
 pub mod manifest;
+pub mod snapshot;
 pub mod store;
 
 pub use content::{BlobInfo, ContentError, ContentStore, IngestStatus, Writer, sha256_of};

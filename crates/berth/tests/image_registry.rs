@@ -98,6 +98,11 @@ fn pull_tag_push_and_remove_through_berths_registry() {
         "{out}"
     );
     assert!(out.ends_with(&format!("{image}\n")), "{out}");
+    // The layer is unpacked, ready for a container.
+    let snapshots = env.dir.path().join("data/snapshots/committed");
+    let unpacked: Vec<_> = std::fs::read_dir(&snapshots).unwrap().flatten().collect();
+    assert_eq!(unpacked.len(), 1);
+    assert!(unpacked[0].path().join("fs/bin/busybox").is_file());
     let again = env.ok(&["pull", &image]);
     assert!(again.contains(": Already exists"), "{again}");
     assert!(again.contains("Status: Image is up to date"), "{again}");
@@ -185,6 +190,11 @@ fn pull_tag_push_and_remove_through_berths_registry() {
         "{gone}"
     );
     assert_eq!(env.ok(&["images", "-q"]), "");
+    assert_eq!(
+        std::fs::read_dir(&snapshots).unwrap().count(),
+        0,
+        "rmi left snapshots behind"
+    );
     let blobs = env.dir.path().join("data/content/blobs/sha256");
     assert_eq!(
         std::fs::read_dir(blobs).unwrap().count(),

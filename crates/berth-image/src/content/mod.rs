@@ -162,6 +162,11 @@ pub fn sha256_of(bytes: &[u8]) -> Digest {
     digest_from_hash(DigestAlgorithm::Sha256, &sha2::Sha256::digest(bytes))
 }
 
+/// The digest of a finished sha256 hash.
+pub(crate) fn digest_from_sha256(hash: sha2::Sha256) -> Digest {
+    digest_from_hash(DigestAlgorithm::Sha256, &sha2::Digest::finalize(hash))
+}
+
 /// Turns a finished hash into a [`Digest`].
 fn digest_from_hash(algorithm: DigestAlgorithm, hash: &[u8]) -> Digest {
     const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -319,6 +319,11 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta, InvalidEntr
                 int.parse().map_err(bad("pax"))
             };
             if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+                // overlayfs reads its own metadata (opaque, redirect,
+                // origin) from trusted.overlay.*: a layer must not forge it.
+                if name.starts_with("trusted.overlay.") {
+                    continue;
+                }
                 let name = CString::new(name).map_err(|_| InvalidEntry::NulInPath)?;
                 xattrs.push((name, value.to_vec()));
             } else if key == "uid" {

@@ -46,6 +46,11 @@ pub struct ApplyOptions {
     pub allow_devices: bool,
     /// Give entries the uid/gid from their headers (needs root).
     pub preserve_owner: bool,
+    /// Record whiteouts as overlayfs does (a 0:0 character device for
+    /// `.wh.<name>`, the `trusted.overlay.opaque` xattr for an opaque
+    /// directory) instead of removing lower content: for a layer unpacked
+    /// into its own, empty directory that becomes an overlay lower layer.
+    pub overlay_whiteouts: bool,
 }
 
 impl Default for ApplyOptions {
@@ -56,6 +61,7 @@ impl Default for ApplyOptions {
             max_entries: 1_000_000,
             allow_devices: root,
             preserve_owner: root,
+            overlay_whiteouts: false,
         }
     }
 }
@@ -73,6 +79,8 @@ pub struct ApplyStats {
     pub skipped_devices: u64,
     /// `security.*`/`trusted.*` xattrs that could not be set and were dropped.
     pub skipped_xattrs: u64,
+    /// The sha256 of the uncompressed tar stream: the layer's diff ID.
+    pub diff_id: Option<berth_model::Digest>,
 }
 
 /// Unpacks the layer tar stream `reader` (gzip, zstd or uncompressed) into
@@ -87,7 +95,7 @@ pub fn apply_layer(
         path: target.to_path_buf(),
         source,
     })?;
-    let stream = decompress(reader)?;
+    let mut stream = HashingReader::new(decompress(reader)?);
     let mut applier = Applier {
         root,
         opts,
@@ -95,9 +103,40 @@ pub fn apply_layer(
         created: HashSet::new(),
         dir_times: Vec::new(),
     };
-    applier.run(stream)?;
+    applier.run(&mut stream)?;
+    // The diff ID covers the whole stream, tar's end-of-archive padding
+    // included, which the tar reader leaves unread.
+    io::copy(&mut stream, &mut io::sink()).map_err(|source| LayerError::Malformed { source })?;
     applier.fix_dir_times()?;
+    applier.stats.diff_id = Some(stream.digest());
     Ok(applier.stats)
+}
+
+/// A reader that hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hash: sha2::Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hash: <sha2::Sha256 as sha2::Digest>::new(),
+        }
+    }
+
+    fn digest(self) -> berth_model::Digest {
+        crate::content::digest_from_sha256(self.hash)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Picks the decoder from the stream's magic bytes.
@@ -166,7 +205,7 @@ struct Applier<'o> {
 }
 
 impl Applier<'_> {
-    fn run(&mut self, stream: impl Read) -> Result<(), LayerError> {
+    fn run(&mut self, stream: &mut dyn Read) -> Result<(), LayerError> {
         let mut archive = tar::Archive::new(stream);
         let entries = archive
             .entries()

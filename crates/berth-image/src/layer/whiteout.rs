@@ -31,6 +31,9 @@ impl Applier<'_> {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
             Err(e) => return Err(io_err("open whiteout's directory", e)),
         };
+        if self.opts.overlay_whiteouts {
+            return self.overlay_whiteout(&dir, name, rel, shown);
+        }
         if name == OPAQUE {
             for child in sys::list_dir(&dir).map_err(|e| io_err("list directory", e))? {
                 let child_rel = parent_rel.join(std::ffi::OsStr::from_bytes(child.to_bytes()));
@@ -42,16 +45,50 @@ impl Applier<'_> {
             }
             return Ok(());
         }
-        let hidden = &name[PREFIX.len()..];
-        if hidden.is_empty() || hidden == b"." || hidden == b".." {
-            return Err(LayerError::InvalidEntry {
-                path: shown.to_string(),
-                reason: InvalidEntry::BadWhiteout,
-            });
-        }
-        let hidden = sys::cname(std::ffi::OsStr::from_bytes(hidden))
-            .map_err(|e| io_err("whiteout name", e))?;
+        let hidden = hidden_name(name, rel, shown)?;
         sys::remove_all_at(dir.as_raw_fd(), &hidden)
             .map_err(|e| io_err("remove whited-out entry", e))
     }
+
+    /// Records a whiteout the way overlayfs reads it.
+    fn overlay_whiteout(
+        &mut self,
+        dir: &std::os::fd::OwnedFd,
+        name: &[u8],
+        rel: &Path,
+        shown: &str,
+    ) -> Result<(), LayerError> {
+        let io_err = |op, source| LayerError::Io {
+            path: rel.to_path_buf(),
+            op,
+            source,
+        };
+        if name == OPAQUE {
+            let key = c"trusted.overlay.opaque";
+            return sys::setxattr_path_fd(dir, key, b"y")
+                .map_err(|e| io_err("mark directory opaque", e));
+        }
+        let hidden = hidden_name(name, rel, shown)?;
+        // Whatever this layer put there before is replaced by the marker.
+        sys::remove_all_at(dir.as_raw_fd(), &hidden)
+            .map_err(|e| io_err("replace with whiteout", e))?;
+        sys::mknod_at(dir.as_raw_fd(), &hidden, libc::S_IFCHR, libc::makedev(0, 0))
+            .map_err(|e| io_err("create whiteout device", e))
+    }
+}
+
+/// The name a `.wh.<name>` marker hides, refusing `.`, `..` and empty.
+fn hidden_name(marker: &[u8], rel: &Path, shown: &str) -> Result<std::ffi::CString, LayerError> {
+    let hidden = &marker[PREFIX.len()..];
+    if hidden.is_empty() || hidden == b"." || hidden == b".." {
+        return Err(LayerError::InvalidEntry {
+            path: shown.to_string(),
+            reason: InvalidEntry::BadWhiteout,
+        });
+    }
+    sys::cname(std::ffi::OsStr::from_bytes(hidden)).map_err(|source| LayerError::Io {
+        path: rel.to_path_buf(),
+        op: "whiteout name",
+        source,
+    })
 }

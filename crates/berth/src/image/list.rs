@@ -446,14 +446,7 @@ fn remove_one(ctx: &Context, name: &str, force: bool) -> Result<(), String> {
             println!("Untagged: {}", r.familiar());
         }
     }
-    let kept: Vec<Descriptor> = ctx
-        .images
-        .list()
-        .into_iter()
-        .map(|(_, rec)| rec.target)
-        .collect();
-    berth_image::gc::remove_unreachable(&ctx.content, [&target], &kept)
-        .map_err(|e| e.to_string())?;
+    ctx.collect_garbage(&target)?;
     println!("Deleted: {id}");
     Ok(())
 }

@@ -10,7 +10,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use berth_image::{ContentStore, Descriptor, ImageManifest, ImageStore, Manifest};
+use berth_image::snapshot::{Snapshotter, chain_ids};
+use berth_image::{ContentStore, Descriptor, ImageConfig, ImageManifest, ImageStore, Manifest};
 use berth_model::{Digest, ImageRef, Platform};
 use berth_registry::client::{Client, ClientOptions, CredentialStore};
 use clap::Subcommand;
@@ -44,15 +45,24 @@ pub enum ImageCommand {
 pub struct Context {
     pub content: ContentStore,
     pub images: ImageStore,
+    pub snapshots: Snapshotter,
 }
 
 impl Context {
     pub fn open(root: PathBuf) -> Result<Context, String> {
+        std::fs::create_dir_all(&root)
+            .map_err(|e| format!("create the data root {}: {e}", root.display()))?;
         let content = ContentStore::open(&root)
             .map_err(|e| format!("open the content store under {}: {e}", root.display()))?;
         let images = ImageStore::open(&root)
             .map_err(|e| format!("open the image store under {}: {e}", root.display()))?;
-        Ok(Context { content, images })
+        let snapshots = Snapshotter::open(&root, None)
+            .map_err(|e| format!("open the snapshots under {}: {e}", root.display()))?;
+        Ok(Context {
+            content,
+            images,
+            snapshots,
+        })
     }
 
     /// A registry client with the user's credentials and the insecure
@@ -106,6 +116,49 @@ impl Context {
     /// The image ID of `target`: its config's digest, as Docker shows it.
     pub fn image_id(&self, target: &Descriptor) -> Result<Digest, String> {
         self.resolve(target).map(|(_, m)| m.config.digest)
+    }
+
+    /// The diff IDs of `target`'s image on this host.
+    pub fn diff_ids(&self, target: &Descriptor) -> Result<(ImageManifest, Vec<Digest>), String> {
+        let (_, manifest) = self.resolve(target)?;
+        let config = ImageConfig::from_slice(&self.read_blob(&manifest.config.digest)?)
+            .map_err(|e| e.to_string())?;
+        Ok((manifest, config.rootfs.diff_ids))
+    }
+
+    /// Unpacks `target`'s layers into snapshots, telling `done` of each
+    /// layer as it is ready (and whether it was unpacked now).
+    pub fn unpack(
+        &self,
+        target: &Descriptor,
+        done: impl FnMut(&Descriptor, bool),
+    ) -> Result<(), String> {
+        let (manifest, diff_ids) = self.diff_ids(target)?;
+        self.snapshots
+            .unpack(&self.content, &manifest.layers, &diff_ids, done)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Removes the snapshots and blobs no stored image needs any more.
+    pub fn collect_garbage(&self, removed: &Descriptor) -> Result<(), String> {
+        let kept: Vec<Descriptor> = self
+            .images
+            .list()
+            .into_iter()
+            .map(|(_, rec)| rec.target)
+            .collect();
+        berth_image::gc::remove_unreachable(&self.content, [removed], &kept)
+            .map_err(|e| e.to_string())?;
+        let chains: Vec<Digest> = kept
+            .iter()
+            .filter_map(|t| self.diff_ids(t).ok())
+            .filter_map(|(_, ids)| chain_ids(&ids).pop())
+            .collect();
+        self.snapshots
+            .prune(&chains)
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     /// Finds an image by reference, full or short ID, or digest: the

@@ -139,16 +139,13 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
         .await
     })?
     .map_err(|e| e.to_string())?;
-    if !args.quiet {
-        // Layers are unpacked when a container first needs them.
-        for layer in pulled
-            .layers
-            .iter()
-            .filter(|l| pulled.downloaded.contains(&l.digest))
-        {
+    // Unpack what was downloaded (and anything an interrupted pull left
+    // packed) so a container can start from it at once.
+    ctx.unpack(&pulled.target, |layer, _| {
+        if !args.quiet && pulled.downloaded.contains(&layer.digest) {
             view.set(&short(&layer.digest), "Pull complete".to_owned());
         }
-    }
+    })?;
     let previous = ctx.images.get(&reference);
     ctx.images
         .put(&reference, pulled.target.clone())
