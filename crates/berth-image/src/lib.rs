@@ -13,6 +13,7 @@
 //! garbage collection build on these.
 #![deny(missing_docs)]
 
+pub mod archive;
 pub mod content;
 pub mod gc;
 pub mod layer;

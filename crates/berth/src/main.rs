@@ -56,6 +56,14 @@ enum Command {
     Tag(image::TagArgs),
     /// Remove one or more images.
     Rmi(image::RmiArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(image::SaveArgs),
+    /// Load an image from a tar archive or STDIN.
+    Load(image::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(image::ImportArgs),
+    /// Show the history of an image.
+    History(image::HistoryArgs),
     /// Log in to a registry.
     Login(image::LoginArgs),
     /// Log out from a registry.
@@ -92,6 +100,10 @@ fn main() -> ExitCode {
         Command::Push(args) => image::main(root, image::ImageCommand::Push(args)),
         Command::Tag(args) => image::main(root, image::ImageCommand::Tag(args)),
         Command::Rmi(args) => image::main(root, image::ImageCommand::Rm(args)),
+        Command::Save(args) => image::main(root, image::ImageCommand::Save(args)),
+        Command::Load(args) => image::main(root, image::ImageCommand::Load(args)),
+        Command::Import(args) => image::main(root, image::ImageCommand::Import(args)),
+        Command::History(args) => image::main(root, image::ImageCommand::History(args)),
         Command::Login(args) => image::run(root, |ctx| image::login(ctx, args)),
         Command::Logout(args) => image::run(root, |ctx| image::logout(ctx, args)),
         Command::Registry { command } => registry::main(command),

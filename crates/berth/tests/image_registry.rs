@@ -6,66 +6,14 @@
 
 mod common;
 
-use common::{berth, text};
+use common::{Env, berth, check, text};
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
-use berth_testkit::peer::run_with_timeout;
 use berth_testkit::registry::{RegistryProcess, skopeo, write_htpasswd};
 use berth_testkit::require_program;
 use berth_testkit::write_busybox_image;
-
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A data root and Docker config of its own.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(berth());
-        cmd.args(args)
-            .env("BERTH_DATA_ROOT", self.dir.path().join("data"))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker"))
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        run_with_timeout(&mut self.cmd(args), TIMEOUT)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} failed ({:?}):\n{}\n{}",
-            out.status,
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-}
-
-fn check(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 /// Pushes the busybox test image to `addr/repo:tag` with skopeo.
 fn seed(addr: &str, repo: &str, dir: &Path) {

@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::{berth, text};
+use common::{berth, check as ok, text};
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use berth_testkit::peer::{find_program, run_with_timeout};
@@ -18,16 +18,6 @@ use berth_testkit::require_program;
 use berth_testkit::write_busybox_image;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 fn image_archive(dir: &Path) -> String {
     let archive = dir.join("busybox.tar");

@@ -95,7 +95,7 @@ pub fn apply_layer(
         path: target.to_path_buf(),
         source,
     })?;
-    let mut stream = HashingReader::new(decompress(reader)?);
+    let mut stream = ZeroTail::new(HashingReader::new(decompress(reader)?));
     let mut applier = Applier {
         root,
         opts,
@@ -103,13 +103,70 @@ pub fn apply_layer(
         created: HashSet::new(),
         dir_times: Vec::new(),
     };
-    applier.run(&mut stream)?;
+    let data_end = applier.run(&mut stream)?;
+    if let Some(end) = stream.end
+        && end < data_end
+    {
+        return Err(LayerError::Malformed {
+            source: io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the stream ends at byte {end}, inside an entry's data (which runs to {data_end})"
+                ),
+            ),
+        });
+    }
     // The diff ID covers the whole stream, tar's end-of-archive padding
     // included, which the tar reader leaves unread.
     io::copy(&mut stream, &mut io::sink()).map_err(|source| LayerError::Malformed { source })?;
     applier.fix_dir_times()?;
-    applier.stats.diff_id = Some(stream.digest());
+    applier.stats.diff_id = Some(stream.inner.digest());
     Ok(applier.stats)
+}
+
+/// Some writers (Debian's umoci 0.4.7) end a layer right after the last
+/// file's data, without the padding to 512 bytes or the two zero blocks
+/// that close a tar. Every byte of content is there, so such a stream is
+/// read as if it had been closed: up to 1535 zero bytes follow its end.
+/// The diff ID is still that of the bytes actually sent, and a stream that
+/// ends inside an entry's data is still an error ([`ZeroTail::end`]).
+struct ZeroTail<R> {
+    inner: R,
+    /// Bytes read from `inner`.
+    read: u64,
+    /// Where `inner` ended, once it has.
+    end: Option<u64>,
+    tail: usize,
+}
+
+impl<R> ZeroTail<R> {
+    const MAX_TAIL: usize = 511 + 1024;
+
+    fn new(inner: R) -> Self {
+        ZeroTail {
+            inner,
+            read: 0,
+            end: None,
+            tail: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for ZeroTail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.end.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.read += n as u64;
+                return Ok(n);
+            }
+            self.end = Some(self.read);
+        }
+        let n = buf.len().min(Self::MAX_TAIL - self.tail);
+        buf[..n].fill(0);
+        self.tail += n;
+        Ok(n)
+    }
 }
 
 /// A reader that hashes what passes through it.
@@ -137,6 +194,12 @@ impl<R: Read> Read for HashingReader<R> {
         sha2::Digest::update(&mut self.hash, &buf[..n]);
         Ok(n)
     }
+}
+
+/// `reader` decompressed: gzip and zstd are detected by their magic bytes,
+/// anything else passes through; bzip2 and xz are refused by name.
+pub fn decompress_stream<'a>(reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>, LayerError> {
+    decompress(reader)
 }
 
 /// Picks the decoder from the stream's magic bytes.
@@ -205,8 +268,11 @@ struct Applier<'o> {
 }
 
 impl Applier<'_> {
-    fn run(&mut self, stream: &mut dyn Read) -> Result<(), LayerError> {
+    /// Applies every entry; returns where the last entry's data ends in
+    /// the stream.
+    fn run(&mut self, stream: &mut dyn Read) -> Result<u64, LayerError> {
         let mut archive = tar::Archive::new(stream);
+        let mut data_end = 0;
         let entries = archive
             .entries()
             .map_err(|source| LayerError::Malformed { source })?;
@@ -218,9 +284,11 @@ impl Applier<'_> {
                     limit: self.opts.max_entries,
                 });
             }
+            let size = entry.header().entry_size().unwrap_or(0);
+            data_end = data_end.max(entry.raw_file_position() + size);
             self.apply_entry(entry)?;
         }
-        Ok(())
+        Ok(data_end)
     }
 
     /// Records `rel` and its ancestors as written by this layer.

@@ -145,7 +145,7 @@ fn unix_seconds(rfc3339: &str) -> Option<i64> {
 }
 
 /// `2 hours ago`, as Docker's go-units HumanDuration words it.
-fn since(created: Option<&str>) -> String {
+pub fn since(created: Option<&str>) -> String {
     let Some(then) = created.and_then(unix_seconds) else {
         return "N/A".into();
     };
@@ -197,6 +197,9 @@ fn glob(pattern: &str, name: &str) -> bool {
 }
 
 fn repository_and_tag(reference: &ImageRef) -> (String, String) {
+    if super::is_untagged(reference) {
+        return ("<none>".into(), "<none>".into());
+    }
     let familiar = reference.familiar();
     let repo = familiar.split('@').next().unwrap_or(&familiar).to_owned();
     let repo = match reference.tag() {
@@ -496,7 +499,7 @@ pub fn inspect(ctx: &Context, args: InspectArgs) -> Result<ExitCode, String> {
 fn inspect_json(image: &Image, same: &[&Image]) -> Value {
     let mut tags = Vec::new();
     let mut digests = Vec::new();
-    for i in same {
+    for i in same.iter().filter(|i| !super::is_untagged(&i.reference)) {
         if i.reference.tag().is_some() {
             tags.push(i.reference.familiar());
         }

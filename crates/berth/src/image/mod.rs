@@ -2,6 +2,7 @@
 //! inspect. For now they work in-process on the data root; the engine
 //! moves them behind the daemon.
 
+mod archive;
 mod list;
 mod progress;
 mod transfer;
@@ -19,6 +20,7 @@ use clap::Subcommand;
 /// The exit code of berth's own errors.
 pub const EXIT_ERROR: u8 = 125;
 
+pub use archive::{HistoryArgs, ImportArgs, LoadArgs, PruneArgs, SaveArgs};
 pub use list::{ImagesArgs, InspectArgs, RmiArgs, TagArgs};
 pub use transfer::{LoginArgs, LogoutArgs, PullArgs, PushArgs, login, logout};
 
@@ -39,6 +41,30 @@ pub enum ImageCommand {
     Rm(RmiArgs),
     /// Display detailed information on one or more images.
     Inspect(InspectArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN.
+    Load(LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(ImportArgs),
+    /// Show the history of an image.
+    History(HistoryArgs),
+    /// Remove unused images.
+    Prune(PruneArgs),
+}
+
+/// The repository unnamed images (loaded or imported without a name) are
+/// kept under, by digest; shown as `<none>`.
+pub const UNTAGGED_REPOSITORY: &str = "untagged.berth.invalid/image";
+
+/// The reference an unnamed image is kept under.
+pub fn untagged(target: &Descriptor) -> Result<ImageRef, String> {
+    ImageRef::parse(&format!("{UNTAGGED_REPOSITORY}@{}", target.digest)).map_err(|e| e.to_string())
+}
+
+/// Whether `reference` is the placeholder of an unnamed image.
+pub fn is_untagged(reference: &ImageRef) -> bool {
+    reference.repository() == UNTAGGED_REPOSITORY
 }
 
 /// What every image command works with.
@@ -237,5 +263,10 @@ pub fn main(root: PathBuf, command: ImageCommand) -> ExitCode {
         ImageCommand::Tag(args) => list::tag(ctx, args),
         ImageCommand::Rm(args) => list::rmi(ctx, args),
         ImageCommand::Inspect(args) => list::inspect(ctx, args),
+        ImageCommand::Save(args) => archive::save(ctx, args),
+        ImageCommand::Load(args) => archive::load(ctx, args),
+        ImageCommand::Import(args) => archive::import(ctx, args),
+        ImageCommand::History(args) => archive::history(ctx, args),
+        ImageCommand::Prune(args) => archive::prune(ctx, args),
     })
 }

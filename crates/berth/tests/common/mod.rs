@@ -38,3 +38,58 @@ pub fn stderr(o: &std::process::Output) -> String {
 pub fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// A data root and Docker config of a test's own, for the image commands.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `berth ARGS` with this data root and Docker config, stdin closed.
+    pub fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(berth());
+        cmd.args(args)
+            .env("BERTH_DATA_ROOT", self.path().join("data"))
+            .env("DOCKER_CONFIG", self.path().join("docker"))
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        berth_testkit::peer::run_with_timeout(&mut self.cmd(args), Duration::from_secs(60))
+    }
+
+    /// Runs `berth ARGS`, fails the test unless it succeeds, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({:?}):\n{}\n{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+}
+
+/// Fails the test unless `out` succeeded; returns its stdout.
+pub fn check(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}

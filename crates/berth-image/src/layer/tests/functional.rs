@@ -186,6 +186,22 @@ fn devices_are_created_or_skipped() {
 }
 
 #[test]
+fn a_stream_missing_only_its_padding_and_trailer_is_read() {
+    // As Debian's umoci 0.4.7 writes layers: header, data, nothing more.
+    let full = Layer::new().file("hello.txt", "hello\n").finish();
+    let cut = full[..512 + 6].to_vec();
+    let fx = Fixture::new();
+    let stats = fx.apply(cut.clone()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(fx.t("hello.txt")).unwrap(),
+        "hello\n"
+    );
+    assert_eq!(stats.diff_id, Some(crate::content::sha256_of(&cut)));
+    // One byte of data short is still an error.
+    assert!(Fixture::new().apply(full[..512 + 5].to_vec()).is_err());
+}
+
+#[test]
 fn truncated_and_garbage_streams_are_errors() {
     let big = "x".repeat(10_000);
     let tar = Layer::new().file("f", &big).finish();

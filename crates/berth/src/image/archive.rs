@@ -1,0 +1,544 @@
+//! `save`, `load`, `import`, `history` and `image prune`.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use berth_image::ImageConfig;
+use berth_image::archive::{self, ImportOptions, SaveImage};
+use berth_image::manifest::{ContainerConfig, Empty};
+use berth_model::{ImageRef, Platform};
+use clap::Args;
+use serde_json::json;
+
+use super::Context;
+use super::progress::human_size;
+use crate::format::Format;
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Images to save.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Write to a file, instead of STDOUT.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN.
+    #[arg(short, long)]
+    pub input: Option<PathBuf>,
+    /// Suppress the load output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A root filesystem tar (gzip, zstd or plain), or - for STDIN.
+    pub file: String,
+    /// The name to give the image: REPOSITORY[:TAG].
+    pub reference: Option<String>,
+    /// Apply Dockerfile instruction to the created image.
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// Set commit message for imported image.
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Set platform if server is multi-platform capable.
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The image.
+    pub image: String,
+    /// Print sizes and dates in human readable format.
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub human: bool,
+    /// Don't truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Format output using a custom template.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+pub fn save(ctx: &Context, args: SaveArgs) -> Result<ExitCode, String> {
+    let mut images: Vec<SaveImage> = Vec::new();
+    for name in &args.images {
+        let (refs, target) = ctx.find(name)?;
+        let (manifest, _) = ctx.resolve(&target)?;
+        // Saved by reference: that name; by ID: every name of the image.
+        let names: Vec<ImageRef> = match super::transfer::parse_ref(name) {
+            Ok(r) if refs.contains(&r) => vec![r],
+            _ => refs.into_iter().filter(|r| r.tag().is_some()).collect(),
+        };
+        match images
+            .iter_mut()
+            .find(|i| i.manifest.digest == manifest.digest)
+        {
+            Some(existing) => existing.names.extend(names),
+            None => images.push(SaveImage { names, manifest }),
+        }
+    }
+    match &args.output {
+        Some(path) => {
+            // Written beside the target and renamed over it: a failed save
+            // leaves no half-written archive behind.
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let tmp = tempfile::NamedTempFile::new_in(dir)
+                .map_err(|e| format!("create a file in {}: {e}", dir.display()))?;
+            let out = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+            archive::save(&ctx.content, &images, out).map_err(|e| e.to_string())?;
+            tmp.as_file().sync_all().map_err(|e| e.to_string())?;
+            tmp.persist(path)
+                .map_err(|e| format!("write {}: {e}", path.display()))?;
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                return Err(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect".into(),
+                );
+            }
+            let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            archive::save(&ctx.content, &images, out).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn load(ctx: &Context, args: LoadArgs) -> Result<ExitCode, String> {
+    let loaded = match &args.input {
+        Some(path) => {
+            let file =
+                std::fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
+            archive::load(
+                &ctx.content,
+                std::io::BufReader::with_capacity(1 << 20, file),
+            )
+        }
+        None => {
+            if std::io::stdin().is_terminal() {
+                return Err("requested load from stdin, but stdin is empty".into());
+            }
+            archive::load(
+                &ctx.content,
+                std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock()),
+            )
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    for image in &loaded {
+        ctx.unpack(&image.target, |_, _| {})?;
+        let line = match &image.name {
+            Some(name) => {
+                ctx.images
+                    .put(name, image.target.clone())
+                    .map_err(|e| e.to_string())?;
+                format!("Loaded image: {}", name.familiar())
+            }
+            None => {
+                let id = ctx.image_id(&image.target)?;
+                // An unnamed image is kept by its digest, as Docker keeps
+                // dangling images.
+                let dangling = super::untagged(&image.target)?;
+                ctx.images
+                    .put(&dangling, image.target.clone())
+                    .map_err(|e| e.to_string())?;
+                format!("Loaded image ID: {id}")
+            }
+        };
+        if !args.quiet {
+            println!("{line}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Splits an instruction's arguments as a shell would split words, with
+/// quotes and backslash escapes.
+fn words(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some('\''), c) => word.push(c),
+            (_, '\\') => {
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+                in_word = true;
+            }
+            (_, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(format!("unterminated quote in {s:?}"));
+    }
+    if in_word {
+        out.push(word);
+    }
+    Ok(out)
+}
+
+/// A command in JSON (exec) form, or shell form run by `/bin/sh -c`.
+fn command(args: &str) -> Vec<String> {
+    match serde_json::from_str::<Vec<String>>(args.trim()) {
+        Ok(exec) => exec,
+        Err(_) => vec!["/bin/sh".into(), "-c".into(), args.trim().to_owned()],
+    }
+}
+
+/// `key=value ...`, or the legacy `key value` form.
+fn pairs(args: &str) -> Result<Vec<(String, String)>, String> {
+    let w = words(args)?;
+    if w.first().is_some_and(|first| !first.contains('=')) {
+        let (key, rest) = args
+            .trim()
+            .split_once(char::is_whitespace)
+            .unwrap_or((args.trim(), ""));
+        return Ok(vec![(key.to_owned(), rest.trim().to_owned())]);
+    }
+    w.into_iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| format!("{kv:?} is not key=value"))
+        })
+        .collect()
+}
+
+/// Applies one `--change` Dockerfile instruction to `config`.
+fn apply_change(config: &mut ContainerConfig, change: &str) -> Result<(), String> {
+    let change = change.trim();
+    let (instruction, args) = change
+        .split_once(char::is_whitespace)
+        .unwrap_or((change, ""));
+    let args = args.trim();
+    match instruction.to_ascii_uppercase().as_str() {
+        "CMD" => config.cmd = Some(command(args)),
+        "ENTRYPOINT" => config.entrypoint = Some(command(args)),
+        "ENV" => {
+            let env = config.env.get_or_insert_with(Vec::new);
+            for (k, v) in pairs(args)? {
+                env.retain(|e| e.split('=').next() != Some(k.as_str()));
+                env.push(format!("{k}={v}"));
+            }
+        }
+        "LABEL" => {
+            let labels = config.labels.get_or_insert_with(BTreeMap::new);
+            labels.extend(pairs(args)?);
+        }
+        "EXPOSE" => {
+            let ports = config.exposed_ports.get_or_insert_with(BTreeMap::new);
+            for port in words(args)? {
+                let port = if port.contains('/') {
+                    port
+                } else {
+                    format!("{port}/tcp")
+                };
+                ports.insert(port, Empty {});
+            }
+        }
+        "VOLUME" => {
+            let volumes = config.volumes.get_or_insert_with(BTreeMap::new);
+            let list = serde_json::from_str::<Vec<String>>(args).or_else(|_| words(args))?;
+            for v in list {
+                volumes.insert(v, Empty {});
+            }
+        }
+        "USER" => config.user = Some(args.to_owned()),
+        "WORKDIR" => config.working_dir = Some(args.to_owned()),
+        "STOPSIGNAL" => config.stop_signal = Some(args.to_owned()),
+        "ONBUILD" => {
+            let onbuild = config
+                .extra
+                .entry("OnBuild".to_owned())
+                .or_insert_with(|| json!([]));
+            if let Some(list) = onbuild.as_array_mut() {
+                list.push(json!(args));
+            }
+        }
+        other => {
+            return Err(format!(
+                "{other} is not a valid change command (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode, String> {
+    let mut config = ContainerConfig::default();
+    for change in &args.change {
+        apply_change(&mut config, change)?;
+    }
+    let reference = args
+        .reference
+        .as_deref()
+        .map(super::transfer::parse_ref)
+        .transpose()?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(Platform::parse)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let source = if args.file == "-" {
+        "-".to_owned()
+    } else {
+        args.file.clone()
+    };
+    let options = ImportOptions {
+        config,
+        comment: args
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("Imported from {source}")),
+        platform,
+    };
+    let target = if args.file == "-" {
+        archive::import(&ctx.content, std::io::stdin().lock(), &options)
+    } else if args.file.starts_with("http://") || args.file.starts_with("https://") {
+        return Err(
+            "importing from a URL is not supported; download the file and import it".into(),
+        );
+    } else {
+        let file =
+            std::fs::File::open(&args.file).map_err(|e| format!("open {}: {e}", args.file))?;
+        archive::import(
+            &ctx.content,
+            std::io::BufReader::with_capacity(1 << 20, file),
+            &options,
+        )
+    }
+    .map_err(|e| e.to_string())?;
+    ctx.unpack(&target, |_, _| {})?;
+    let name = match reference {
+        Some(r) => r,
+        None => super::untagged(&target)?,
+    };
+    ctx.images
+        .put(&name, target.clone())
+        .map_err(|e| e.to_string())?;
+    println!("{}", ctx.image_id(&target)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn history(ctx: &Context, args: HistoryArgs) -> Result<ExitCode, String> {
+    let (_, target) = ctx.find(&args.image)?;
+    let (_, manifest) = ctx.resolve(&target)?;
+    let id = manifest.config.digest.clone();
+    let config = ImageConfig::from_slice(&ctx.read_blob(&id)?).map_err(|e| e.to_string())?;
+    let mut layers = manifest.layers.iter();
+    let mut rows = Vec::new();
+    for entry in config.history.clone().unwrap_or_default().iter().rev() {
+        rows.push(entry.clone());
+    }
+    // Sizes go with the entries that made layers, base first.
+    let mut sizes: Vec<u64> = Vec::new();
+    for entry in config.history.clone().unwrap_or_default() {
+        let empty = entry.empty_layer;
+        sizes.push(if empty {
+            0
+        } else {
+            layers.next().map_or(0, |l| l.size)
+        });
+    }
+    sizes.reverse();
+    let short = |s: &str| {
+        if args.no_trunc {
+            s.to_owned()
+        } else {
+            s.chars().take(12).collect::<String>()
+        }
+    };
+    let out_rows: Vec<serde_json::Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let image = if i == 0 {
+                if args.no_trunc {
+                    id.to_string()
+                } else {
+                    short(id.hex())
+                }
+            } else {
+                "<missing>".to_owned()
+            };
+            let created_by = h.created_by.clone().unwrap_or_default();
+            let created_by = if args.no_trunc || created_by.chars().count() <= 45 {
+                created_by
+            } else {
+                format!("{}…", created_by.chars().take(44).collect::<String>())
+            };
+            let size = sizes.get(i).copied().unwrap_or(0);
+            json!({
+                "ID": image,
+                "CreatedSince": super::list::since(h.created.as_deref()),
+                "CreatedAt": h.created.clone().unwrap_or_default(),
+                "CreatedBy": created_by,
+                "Size": if args.human { human_size(size) } else { size.to_string() },
+                "Comment": h.comment.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    if args.quiet {
+        for r in &out_rows {
+            println!("{}", r["ID"].as_str().unwrap_or(""));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let format = Format::parse(args.format.as_deref())?;
+    let table = || {
+        let mut cells = vec![
+            ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
+                .map(str::to_owned)
+                .to_vec(),
+        ];
+        for r in &out_rows {
+            cells.push(
+                ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"]
+                    .iter()
+                    .map(|k| r[*k].as_str().unwrap_or("").to_owned())
+                    .collect(),
+            );
+        }
+        crate::table::render(&cells, 10, 3)
+    };
+    let out = format.print(
+        &out_rows,
+        table,
+        &[
+            ("ID", "IMAGE"),
+            ("CreatedSince", "CREATED"),
+            ("CreatedAt", "CREATED AT"),
+            ("CreatedBy", "CREATED BY"),
+            ("Size", "SIZE"),
+            ("Comment", "COMMENT"),
+        ],
+    )?;
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn prune(ctx: &Context, args: PruneArgs) -> Result<ExitCode, String> {
+    if !args.force {
+        let warning = if args.all {
+            "WARNING! This will remove all images without at least one container associated to them."
+        } else {
+            "WARNING! This will remove all dangling images."
+        };
+        print!("{warning}\nAre you sure you want to continue? [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_to_string(&mut answer);
+        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    // No containers use images yet (the engine brings them): with -a every
+    // image goes, without it those with no tag.
+    let mut removed_lines = Vec::new();
+    let stored = || -> Result<u64, String> {
+        let blobs = ctx.content.list().map_err(|e| e.to_string())?;
+        Ok(blobs.iter().map(|(_, size)| size).sum())
+    };
+    let before = stored()?;
+    for (reference, record) in ctx.images.list() {
+        if !args.all && reference.tag().is_some() {
+            continue;
+        }
+        ctx.images.remove(&reference).map_err(|e| e.to_string())?;
+        if reference.tag().is_some() {
+            removed_lines.push(format!("untagged: {}", reference.familiar()));
+        }
+        let id = ctx.image_id(&record.target).ok();
+        ctx.collect_garbage(&record.target)?;
+        if let Some(id) = id {
+            removed_lines.push(format!("deleted: {id}"));
+        }
+    }
+    let reclaimed = before.saturating_sub(stored()?);
+    if !removed_lines.is_empty() {
+        println!("Deleted Images:");
+        for line in removed_lines {
+            println!("{line}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(reclaimed));
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_follow_dockerfile_syntax() {
+        let mut c = ContainerConfig::default();
+        for change in [
+            r#"CMD ["/bin/sh", "-c", "echo hi"]"#,
+            "ENTRYPOINT echo hello",
+            "ENV A=1 B=\"two words\"",
+            "ENV C 3 4",
+            "EXPOSE 80 53/udp",
+            "LABEL team=core",
+            "USER nobody",
+            "WORKDIR /srv",
+            "VOLUME /data",
+        ] {
+            apply_change(&mut c, change).unwrap();
+        }
+        assert_eq!(c.cmd.unwrap(), ["/bin/sh", "-c", "echo hi"]);
+        assert_eq!(c.entrypoint.unwrap(), ["/bin/sh", "-c", "echo hello"]);
+        assert_eq!(c.env.unwrap(), ["A=1", "B=two words", "C=3 4"]);
+        assert!(c.exposed_ports.as_ref().unwrap().contains_key("80/tcp"));
+        assert!(c.exposed_ports.as_ref().unwrap().contains_key("53/udp"));
+        assert_eq!(c.labels.unwrap()["team"], "core");
+        assert_eq!(c.user.as_deref(), Some("nobody"));
+        assert_eq!(c.working_dir.as_deref(), Some("/srv"));
+        assert!(c.volumes.unwrap().contains_key("/data"));
+        assert!(apply_change(&mut ContainerConfig::default(), "RUN rm -rf /").is_err());
+        assert!(words("'open").is_err());
+    }
+}
