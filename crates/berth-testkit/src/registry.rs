@@ -133,3 +133,43 @@ pub fn write_htpasswd(path: &std::path::Path, user: &str, password: &str) -> boo
     );
     out.status.success() && std::fs::write(path, &out.stdout).is_ok()
 }
+
+/// Writes a self-signed certificate for `localhost` and 127.0.0.1 and its
+/// key (PEM) with openssl; `false` when openssl is missing.
+pub fn write_self_signed(cert: &std::path::Path, key: &std::path::Path) -> bool {
+    let out = crate::peer::run_with_timeout(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+            .arg("-keyout")
+            .arg(key)
+            .arg("-out")
+            .arg(cert),
+        Duration::from_secs(60),
+    );
+    out.status.success()
+}
+
+/// A tar of `(path, bytes)` regular files, owned by root, mode 0644.
+pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        b.append_data(&mut h, path, *data).expect("tar in memory");
+    }
+    b.into_inner().expect("tar in memory")
+}

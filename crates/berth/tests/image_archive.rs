@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use berth_testkit::peer::{find_program, run_with_timeout};
-use berth_testkit::registry::skopeo;
+use berth_testkit::registry::{skopeo, tar_of};
 use berth_testkit::{busybox_rootfs, write_busybox_image};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -191,22 +191,6 @@ fn layouts_written_by_skopeo_and_umoci_load() {
     assert!(found, "the umoci layer was not unpacked");
 }
 
-/// A tar of `(path, bytes)` files.
-fn tar_named(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_mtime(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        b.append_data(&mut h, path, *data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
-
 #[test]
 fn archives_that_lie_load_nothing() {
     let env = Env::new();
@@ -219,7 +203,7 @@ fn archives_that_lie_load_nothing() {
     let claimed = format!("blobs/sha256/{}", "a".repeat(64));
     let lying = write(
         "lying.tar",
-        tar_named(&[
+        tar_of(&[
             (&claimed, b"not what the name says"),
             ("index.json", br#"{"schemaVersion":2,"manifests":[]}"#),
         ]),
@@ -235,7 +219,7 @@ fn archives_that_lie_load_nothing() {
     // manifest.json pointing outside the archive.
     let escaping = write(
         "escaping.tar",
-        tar_named(&[(
+        tar_of(&[(
             "manifest.json",
             br#"[{"Config":"../../etc/passwd","RepoTags":["evil:latest"],"Layers":[]}]"#,
         )]),
@@ -248,7 +232,7 @@ fn archives_that_lie_load_nothing() {
         text(&out.stderr)
     );
 
-    let empty = write("empty.tar", tar_named(&[("README", b"nothing here")]));
+    let empty = write("empty.tar", tar_of(&[("README", b"nothing here")]));
     let out = env.run(&["load", "-i", empty.to_str().unwrap()]);
     assert!(
         text(&out.stderr).contains("neither index.json"),

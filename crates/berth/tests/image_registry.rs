@@ -11,7 +11,7 @@ use common::{Env, berth, check, text};
 use std::path::Path;
 use std::process::Stdio;
 
-use berth_testkit::registry::{RegistryProcess, skopeo, write_htpasswd};
+use berth_testkit::registry::{RegistryProcess, skopeo, tar_of, write_htpasswd, write_self_signed};
 use berth_testkit::require_program;
 use berth_testkit::write_busybox_image;
 
@@ -279,5 +279,163 @@ fn login_and_logout_with_a_token_registry() {
     assert_eq!(
         env.ok(&["logout", addr]),
         format!("Not logged in to {addr}\n")
+    );
+}
+
+/// An OCI layout tar holding one image for two platforms (one small layer,
+/// a config per platform) under an index named `name`.
+fn multi_platform_layout(name: &str) -> Vec<u8> {
+    let sha = |b: &[u8]| format!("sha256:{}", berth_testkit::sha256_hex(b));
+    let layer = tar_of(&[("hello", b"hello\n")]);
+    let mut blobs: Vec<Vec<u8>> = vec![layer.clone()];
+    let mut entries = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": arch, "os": "linux",
+            "config": {"Cmd": ["sh"]},
+            "rootfs": {"type": "layers", "diff_ids": [sha(&layer)]},
+        }))
+        .unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&config), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(&layer), "size": layer.len()}],
+        }))
+        .unwrap();
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": sha(&manifest), "size": manifest.len(),
+            "platform": {"os": "linux", "architecture": arch},
+        }));
+        blobs.push(config);
+        blobs.push(manifest);
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }))
+    .unwrap();
+    let top = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": sha(&index), "size": index.len(),
+            "annotations": {"io.containerd.image.name": name},
+        }],
+    }))
+    .unwrap();
+    blobs.push(index);
+    let names: Vec<String> = blobs
+        .iter()
+        .map(|b| format!("blobs/sha256/{}", berth_testkit::sha256_hex(b)))
+        .collect();
+    let mut files: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(String::as_str)
+        .zip(blobs.iter().map(Vec::as_slice))
+        .collect();
+    files.push(("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#));
+    files.push(("index.json", &top));
+    tar_of(&files)
+}
+
+#[test]
+fn multi_platform_indexes_push_whole_and_pull_per_platform() {
+    require_program!("skopeo");
+    let registry = RegistryProcess::berth(berth(), &[]);
+    let env = Env::new();
+    let name = format!("{}/multi/hello:v1", registry.addr);
+    let layout = env.path().join("multi.tar");
+    std::fs::write(&layout, multi_platform_layout(&name)).unwrap();
+    assert_eq!(
+        env.ok(&["load", "-i", layout.to_str().unwrap()]),
+        format!("Loaded image: {name}\n")
+    );
+    env.ok(&["push", &name]);
+    let raw: serde_json::Value = serde_json::from_str(&check(skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{name}"),
+    ])))
+    .unwrap();
+    assert_eq!(
+        raw["manifests"].as_array().unwrap().len(),
+        2,
+        "the whole index was pushed: {raw}"
+    );
+
+    for arch in ["arm64", "amd64"] {
+        let fresh = Env::new();
+        fresh.ok(&["pull", "--platform", &format!("linux/{arch}"), &name]);
+        let inspect: serde_json::Value =
+            serde_json::from_str(&fresh.ok(&["image", "inspect", &name])).unwrap();
+        assert_eq!(inspect[0]["Architecture"], arch);
+    }
+    let fresh = Env::new();
+    let none = fresh.run(&["pull", "--platform", "linux/s390x", &name]);
+    assert_eq!(none.status.code(), Some(125));
+    let why = text(&none.stderr);
+    assert!(
+        why.contains("linux/s390x") && why.contains("linux/arm64"),
+        "{why}"
+    );
+}
+
+#[test]
+fn chunked_pushes_and_private_cas() {
+    require_program!("skopeo");
+    require_program!("openssl");
+    let env = Env::new();
+    let (cert, key) = (env.path().join("cert.pem"), env.path().join("key.pem"));
+    assert!(write_self_signed(&cert, &key), "openssl failed");
+    let secure = RegistryProcess::berth(
+        berth(),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let plain = RegistryProcess::berth(berth(), &[]);
+    seed(&plain.addr, "src/busybox:v1", env.path());
+    env.ok(&["pull", &format!("{}/src/busybox:v1", plain.addr)]);
+
+    // A loopback registry is insecure as in Docker: its certificate need
+    // not verify. Trusted through a certs.d directory, it verifies.
+    let certs = env.path().join("certs.d");
+    std::fs::create_dir_all(certs.join(&secure.addr)).unwrap();
+    std::fs::copy(&cert, certs.join(&secure.addr).join("ca.crt")).unwrap();
+    let dest = format!("{}/secure/busybox:v1", secure.addr);
+    env.ok(&["tag", &format!("{}/src/busybox:v1", plain.addr), &dest]);
+    let pushed = env
+        .cmd(&["push", &dest])
+        .env("BERTH_CERTS_D", &certs)
+        .env("BERTH_PUSH_CHUNK_SIZE", "100000")
+        .output()
+        .unwrap();
+    assert!(pushed.status.success(), "{}", text(&pushed.stderr));
+    assert!(
+        text(&pushed.stdout).contains(": Pushed"),
+        "{}",
+        text(&pushed.stdout)
+    );
+    // Without the CA, as an insecure registry.
+    let again = env.ok(&["push", &dest]);
+    assert!(again.contains(": Layer already exists"), "{again}");
+    // Chunked or not, the registry holds the same image.
+    let fresh = Env::new();
+    let pulled = fresh
+        .cmd(&["pull", &dest])
+        .env("BERTH_CERTS_D", &certs)
+        .output()
+        .unwrap();
+    assert!(pulled.status.success(), "{}", text(&pulled.stderr));
+    assert_eq!(
+        fresh.ok(&["images", "-q"]),
+        env.ok(&["images", "-q"]).lines().next().unwrap().to_owned() + "\n"
     );
 }

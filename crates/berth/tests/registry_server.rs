@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use berth_testkit::peer::{find_program, run_with_timeout};
-use berth_testkit::registry::{RegistryProcess, skopeo, write_htpasswd};
+use berth_testkit::registry::{RegistryProcess, skopeo, write_htpasswd, write_self_signed};
 use berth_testkit::require_program;
 use berth_testkit::write_busybox_image;
 
@@ -163,31 +163,7 @@ fn tls_with_a_private_ca() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    ok(run_with_timeout(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "1",
-            ])
-            .args([
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert),
-        TIMEOUT,
-    ));
+    assert!(write_self_signed(&cert, &key), "openssl failed");
     let registry = RegistryProcess::berth(
         berth(),
         &[

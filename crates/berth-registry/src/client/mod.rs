@@ -94,6 +94,9 @@ pub struct ClientOptions {
     pub certs_dirs: Vec<PathBuf>,
     /// The `User-Agent` sent.
     pub user_agent: String,
+    /// Upload blobs in PATCHes of at most this many bytes (`None`: one
+    /// streamed PATCH per blob).
+    pub chunk_size: Option<u64>,
 }
 
 impl Default for ClientOptions {
@@ -106,6 +109,7 @@ impl Default for ClientOptions {
                 PathBuf::from("/etc/docker/certs.d"),
             ],
             user_agent: format!("berth/{}", env!("CARGO_PKG_VERSION")),
+            chunk_size: None,
         }
     }
 }
@@ -434,8 +438,8 @@ impl Repo {
     }
 
     /// Uploads blob `descriptor` from `store` into the session at
-    /// `location`: the data in one streamed PATCH, then the PUT that names
-    /// its digest (as Docker does: every registry accepts this shape).
+    /// `location`: the data in one streamed PATCH (or in chunks, when the
+    /// client has a chunk size), then the PUT that names its digest.
     pub async fn upload_blob(
         &self,
         location: &str,
@@ -444,20 +448,41 @@ impl Repo {
         progress: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> Result<()> {
         let scope = self.push_scope(None);
-        let store = store.clone();
-        let digest = descriptor.digest.clone();
         let size = descriptor.size;
-        let response = self
-            .host
-            .send_with_body(&scope, Method::PATCH, location, move || {
-                let file = store.read(&digest).map_err(ClientError::Content)?;
-                Ok((transport::file_body(file, progress.clone()), size))
-            })
-            .await?;
-        let response = self
-            .check(response, &format!("blob {}", descriptor.digest))
-            .await?;
-        let location = self.location(&response)?;
+        // One streamed PATCH (Docker's shape, which every registry takes),
+        // or PATCHes of at most `chunk_size` with Content-Range.
+        let chunk = self.host.chunk_size.filter(|c| *c > 0 && *c < size);
+        let mut location = location.to_owned();
+        let mut offset = 0u64;
+        loop {
+            let len = chunk.map_or(size - offset, |c| c.min(size - offset));
+            let (store, digest, progress) =
+                (store.clone(), descriptor.digest.clone(), progress.clone());
+            let response = self
+                .host
+                .send_with_body(
+                    &scope,
+                    Method::PATCH,
+                    &location,
+                    chunk.map(|_| (offset, len)),
+                    move || {
+                        let file = store.read(&digest).map_err(ClientError::Content)?;
+                        let progress = progress.clone();
+                        let report: Arc<dyn Fn(u64) + Send + Sync> =
+                            Arc::new(move |sent| progress(offset + sent));
+                        Ok((transport::file_body(file, offset, len, report)?, len))
+                    },
+                )
+                .await?;
+            let response = self
+                .check(response, &format!("blob {}", descriptor.digest))
+                .await?;
+            location = self.location(&response)?;
+            offset += len;
+            if offset >= size {
+                break;
+            }
+        }
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={}", descriptor.digest);
         let response = self

@@ -8,7 +8,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, StatusCode};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -27,10 +29,15 @@ pub(super) struct Host {
     /// `host[:port]` in URLs (Docker Hub's API lives elsewhere).
     api: String,
     http: reqwest::Client,
+    /// For an insecure registry whose certificate does not verify: TLS
+    /// without verification, as Docker talks to insecure registries.
+    unverified: OnceCell<reqwest::Client>,
     insecure: bool,
     base: OnceCell<String>,
     credentials: CredentialStore,
     auth: Mutex<AuthState>,
+    /// Upload chunk size, if chunked.
+    pub chunk_size: Option<u64>,
 }
 
 #[derive(Default)]
@@ -146,9 +153,11 @@ impl Host {
                 || options.insecure_registries.iter().any(|r| r == registry),
             api,
             http,
+            unverified: OnceCell::new(),
             base: OnceCell::new(),
             credentials: options.credentials.clone(),
             auth: Mutex::new(AuthState::default()),
+            chunk_size: options.chunk_size,
         })
     }
 
@@ -167,7 +176,9 @@ impl Host {
     }
 
     /// `scheme://host` for this registry: HTTPS, or for an insecure one
-    /// HTTPS when it answers TLS and HTTP otherwise, as Docker does.
+    /// (loopback, or named insecure) HTTPS when it answers TLS, verified if
+    /// its certificate verifies and unverified otherwise, and plain HTTP
+    /// when it does not speak TLS, as Docker does.
     async fn base(&self) -> Result<&str> {
         self.base
             .get_or_try_init(|| async {
@@ -175,13 +186,32 @@ impl Host {
                 if !self.insecure {
                     return Ok(https);
                 }
-                match self.http.get(format!("{https}/v2/")).send().await {
-                    Ok(_) => Ok(https),
-                    Err(_) => Ok(format!("http://{}", self.api)),
+                if self.http.get(format!("{https}/v2/")).send().await.is_ok() {
+                    return Ok(https);
                 }
+                let mut tls = tls_config(&self.api, &[])?;
+                tls.dangerous()
+                    .set_certificate_verifier(Arc::new(AnyCertificate(crate::tls::provider())));
+                let unverified = reqwest::Client::builder()
+                    .tls_backend_preconfigured(tls)
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build()
+                    .map_err(|e| {
+                        ClientError::Invalid(format!("HTTP client for {}: {e}", self.registry))
+                    })?;
+                if unverified.get(format!("{https}/v2/")).send().await.is_ok() {
+                    let _ = self.unverified.set(unverified);
+                    return Ok(https);
+                }
+                Ok(format!("http://{}", self.api))
             })
             .await
             .map(String::as_str)
+    }
+
+    /// The client requests go through.
+    fn client(&self) -> &reqwest::Client {
+        self.unverified.get().unwrap_or(&self.http)
     }
 
     fn cached_header(&self, scopes: &[String]) -> Option<String> {
@@ -212,7 +242,7 @@ impl Host {
             self.authenticate(&challenge, scopes).await?;
         }
         for attempt in 0..2 {
-            let mut request = make(base, &self.http);
+            let mut request = make(base, self.client());
             if let Some(header) = self.cached_header(scopes) {
                 request = request.header(AUTHORIZATION, header);
             }
@@ -234,12 +264,14 @@ impl Host {
     }
 
     /// Sends `method url` with the body `body` makes (made again for a
-    /// retry after an auth challenge).
+    /// retry after an auth challenge), saying which bytes of the blob it
+    /// holds when `range` is given.
     pub(super) async fn send_with_body(
         &self,
         scopes: &[String],
         method: Method,
         url: &str,
+        range: Option<(u64, u64)>,
         body: impl Fn() -> Result<(reqwest::Body, u64)>,
     ) -> Result<reqwest::Response> {
         // Make the body up front so an error opening it is not an HTTP one.
@@ -252,10 +284,17 @@ impl Host {
                     Err(_) => (reqwest::Body::from(Vec::new()), 0),
                 },
             };
-            http.request(method.clone(), url)
+            let request = http
+                .request(method.clone(), url)
                 .header(CONTENT_TYPE, "application/octet-stream")
-                .header(CONTENT_LENGTH, len)
-                .body(b)
+                .header(CONTENT_LENGTH, len);
+            let request = match range {
+                Some((start, n)) if n > 0 => {
+                    request.header(CONTENT_RANGE, format!("{start}-{}", start + n - 1))
+                }
+                _ => request,
+            };
+            request.body(b)
         })
         .await
     }
@@ -340,7 +379,7 @@ impl Host {
                     .map(|(k, v)| format!("{k}={}", crate::wire::percent_encode(v)))
                     .collect::<Vec<_>>()
                     .join("&");
-                self.http
+                self.client()
                     .post(realm)
                     .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(body)
@@ -359,7 +398,7 @@ impl Host {
                     .map(|(k, v)| format!("{k}={}", crate::wire::percent_encode(v)))
                     .collect::<Vec<_>>()
                     .join("&");
-                let mut request = self.http.get(format!("{realm}{separator}{qs}"));
+                let mut request = self.client().get(format!("{realm}{separator}{qs}"));
                 if let Some(c) = credentials {
                     request = request.basic_auth(&c.username, Some(&c.password));
                 }
@@ -401,7 +440,7 @@ impl Host {
         let base = self.base().await?;
         let url = format!("{base}/v2/");
         let response = self
-            .http
+            .client()
             .get(&url)
             .send()
             .await
@@ -425,7 +464,7 @@ impl Host {
         self.authenticate_with(&challenge, &[], Some(credentials))
             .await?;
         let response = self
-            .http
+            .client()
             .get(&url)
             .header(AUTHORIZATION, self.cached_header(&[]).unwrap_or_default())
             .send()
@@ -468,21 +507,77 @@ pub(super) async fn read_limited(
     Ok(body)
 }
 
-/// A streamed request body from `file`, reporting bytes sent.
+/// A streamed request body of `len` bytes of `file` from `offset`,
+/// reporting bytes sent.
 pub(super) fn file_body(
-    file: std::fs::File,
+    mut file: std::fs::File,
+    offset: u64,
+    len: u64,
     progress: Arc<dyn Fn(u64) + Send + Sync>,
-) -> reqwest::Body {
-    let stream =
-        tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 256 << 10);
+) -> Result<reqwest::Body> {
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .map_err(|e| ClientError::Io(format!("seek in a blob: {e}")))?;
+    let file = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), len);
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 << 10);
     let mut sent = 0u64;
-    reqwest::Body::wrap_stream(stream.map(move |chunk| {
+    Ok(reqwest::Body::wrap_stream(stream.map(move |chunk| {
         if let Ok(c) = &chunk {
             sent += c.len() as u64;
             progress(sent);
         }
         chunk
-    }))
+    })))
+}
+
+/// Accepts any server certificate (signatures still checked): how Docker
+/// talks TLS to a registry the user declared insecure.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// The system's roots, loaded once per process.

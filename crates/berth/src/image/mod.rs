@@ -106,6 +106,13 @@ impl Context {
                 .map(str::to_owned)
                 .collect();
         }
+        // Chunked uploads, for registries (or proxies) that cap a request.
+        options.chunk_size = std::env::var("BERTH_PUSH_CHUNK_SIZE")
+            .ok()
+            .and_then(|s| s.parse().ok());
+        if let Ok(dirs) = std::env::var("BERTH_CERTS_D") {
+            options.certs_dirs = std::env::split_paths(&dirs).collect();
+        }
         Client::new(options)
     }
 
@@ -118,16 +125,25 @@ impl Context {
     }
 
     /// The image manifest `target` stands for on this host: itself, or the
-    /// host platform's entry of an index.
+    /// entry of an index for the host's platform (or, when only another
+    /// platform's image was pulled, that one).
     pub fn resolve(&self, target: &Descriptor) -> Result<(Descriptor, ImageManifest), String> {
         let bytes = self.read_blob(&target.digest)?;
         match Manifest::from_slice(&bytes, Some(&target.media_type)).map_err(|e| e.to_string())? {
             Manifest::Image(m) => Ok((target.clone(), m)),
-            Manifest::Index(index) => {
+            Manifest::Index(mut index) => {
+                // The host's platform among the entries pulled; failing
+                // that, whichever platform was pulled (`pull --platform`).
                 let host = Platform::host();
+                index.manifests.retain(|m| {
+                    !m.is_attestation() && self.content.info(&m.digest).ok().flatten().is_some()
+                });
                 let entry = index
                     .select(&host)
-                    .ok_or_else(|| format!("image {} has no manifest for {host}", target.digest))?;
+                    .or_else(|| index.manifests.first())
+                    .ok_or_else(|| {
+                        format!("image {} has no manifest stored for {host}", target.digest)
+                    })?;
                 let bytes = self.read_blob(&entry.digest)?;
                 match Manifest::from_slice(&bytes, Some(&entry.media_type))
                     .map_err(|e| e.to_string())?
