@@ -21,6 +21,8 @@ use super::{ClientError, ClientOptions, Result};
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the HTTPS probe of an insecure registry may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A registry host.
 pub(super) struct Host {
@@ -186,7 +188,13 @@ impl Host {
                 if !self.insecure {
                     return Ok(https);
                 }
-                if self.http.get(format!("{https}/v2/")).send().await.is_ok() {
+                let probe = |client: &reqwest::Client| {
+                    client
+                        .get(format!("{https}/v2/"))
+                        .timeout(PROBE_TIMEOUT)
+                        .send()
+                };
+                if probe(&self.http).await.is_ok() {
                     return Ok(https);
                 }
                 let mut tls = tls_config(&self.api, &[])?;
@@ -199,7 +207,7 @@ impl Host {
                     .map_err(|e| {
                         ClientError::Invalid(format!("HTTP client for {}: {e}", self.registry))
                     })?;
-                if unverified.get(format!("{https}/v2/")).send().await.is_ok() {
+                if probe(&unverified).await.is_ok() {
                     let _ = self.unverified.set(unverified);
                     return Ok(https);
                 }
