@@ -305,6 +305,50 @@ impl Snapshotter {
         Ok(chains.last().cloned())
     }
 
+    /// Unpacks layer `index` of the image whose layers and diff IDs are
+    /// `layers` and `diff_ids`, unless it already is; `true` when it was
+    /// unpacked now. With the copy driver the layer below must be unpacked
+    /// first; overlay layers can be unpacked in any order (as downloads
+    /// finish).
+    pub fn unpack_layer(
+        &self,
+        content: &ContentStore,
+        layers: &[Descriptor],
+        diff_ids: &[Digest],
+        index: usize,
+    ) -> Result<bool, SnapshotError> {
+        if layers.len() != diff_ids.len() || index >= layers.len() {
+            return Err(SnapshotError::LayerCount {
+                layers: layers.len(),
+                diff_ids: diff_ids.len(),
+            });
+        }
+        let chains = chain_ids(&diff_ids[..=index]);
+        if self.has(&chains[index]) {
+            return Ok(false);
+        }
+        let parent = index.checked_sub(1).map(|p| &chains[p]);
+        if self.driver == Driver::Copy
+            && let Some(p) = parent
+            && !self.has(p)
+        {
+            return Err(SnapshotError::NotFound(p.to_string()));
+        }
+        self.unpack_one(
+            content,
+            &layers[index],
+            &diff_ids[index],
+            &chains[index],
+            parent,
+        )?;
+        Ok(true)
+    }
+
+    /// Whether a layer can be unpacked only after the one below it.
+    pub fn unpacks_in_order(&self) -> bool {
+        self.driver == Driver::Copy
+    }
+
     fn unpack_one(
         &self,
         content: &ContentStore,

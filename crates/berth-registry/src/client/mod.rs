@@ -43,9 +43,18 @@ pub const MAX_MANIFEST: u64 = 4 << 20;
 /// How often a blob download is retried after the connection drops.
 const FETCH_ATTEMPTS: usize = 4;
 
-/// What a transfer reports about each blob, for a progress display.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a transfer reports about each blob, for a progress display (and
+/// for work that can start as blobs arrive, such as unpacking layers).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
+    /// A pull knows the image's layers (base first) and their diff IDs;
+    /// sent once, before any layer event.
+    Resolved {
+        /// The layer blobs.
+        layers: Vec<Descriptor>,
+        /// Their uncompressed digests, from the config.
+        diff_ids: Vec<Digest>,
+    },
     /// Queued.
     Waiting {
         /// The blob.

@@ -95,6 +95,10 @@ pub async fn pull(
                 manifest.layers.len()
             )));
         }
+        progress(Progress::Resolved {
+            layers: manifest.layers.clone(),
+            diff_ids: config.rootfs.diff_ids.clone(),
+        });
     }
 
     let mut missing = Vec::new();

@@ -61,6 +61,7 @@ impl ProgressView {
     /// Shows `event`.
     pub fn event(&self, event: &Progress) {
         let (digest, status) = match event {
+            Progress::Resolved { .. } => return,
             Progress::Waiting { digest, .. } => (digest, self.verbs.waiting.to_owned()),
             Progress::Exists { digest } => (digest, self.verbs.exists.to_owned()),
             Progress::Transferring {

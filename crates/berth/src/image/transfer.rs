@@ -125,7 +125,23 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
             exists: "Already exists",
         },
     ));
-    let progress = reporter(&view, args.quiet);
+    // Layers are unpacked as their downloads finish, on a thread of their
+    // own, so unpacking overlaps the transfer.
+    let (events, unpacker) = spawn_unpacker(ctx, view.clone(), args.quiet);
+    let progress: Arc<dyn Fn(Progress) + Send + Sync> = {
+        let display = reporter(&view, args.quiet);
+        let events = std::sync::Mutex::new(events);
+        Arc::new(move |event: Progress| {
+            let forward = matches!(
+                event,
+                Progress::Resolved { .. } | Progress::Done { .. } | Progress::Exists { .. }
+            );
+            display(event.clone());
+            if forward {
+                let _ = events.lock().unwrap_or_else(|e| e.into_inner()).send(event);
+            }
+        })
+    };
     let content = ctx.content.clone();
     let pulled = super::block_on(async {
         pull_image(
@@ -137,12 +153,18 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
             progress,
         )
         .await
-    })?
-    .map_err(|e| e.to_string())?;
-    // Unpack what was downloaded (and anything an interrupted pull left
-    // packed) so a container can start from it at once.
-    ctx.unpack(&pulled.target, |layer, _| {
-        if !args.quiet && pulled.downloaded.contains(&layer.digest) {
+    });
+    // The progress callback (and with it the channel) is gone: the
+    // unpacker finishes what it was given.
+    let unpacked = unpacker
+        .join()
+        .unwrap_or_else(|_| Err("the unpacker panicked".into()));
+    let pulled = pulled?.map_err(|e| e.to_string())?;
+    unpacked?;
+    // Anything the unpacker did not get to (an interrupted earlier pull
+    // left it packed): unpack now.
+    ctx.unpack(&pulled.target, |layer, fresh| {
+        if fresh && !args.quiet {
             view.set(&short(&layer.digest), "Pull complete".to_owned());
         }
     })?;
@@ -236,6 +258,66 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
         println!("{reference}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A thread that unpacks the layers of the image being pulled as their
+/// blobs arrive: every layer as soon as it is there with the overlay
+/// driver, each after the one below with the copy driver. It stops at the
+/// first error, which it returns once the channel closes.
+fn spawn_unpacker(
+    ctx: &Context,
+    view: Arc<ProgressView>,
+    quiet: bool,
+) -> (
+    std::sync::mpsc::Sender<Progress>,
+    std::thread::JoinHandle<Result<(), String>>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel::<Progress>();
+    let (content, snapshots) = (ctx.content.clone(), ctx.snapshots.clone());
+    let handle = std::thread::spawn(move || {
+        let mut plan: Option<(Vec<berth_image::Descriptor>, Vec<berth_model::Digest>)> = None;
+        let mut ready: Vec<berth_model::Digest> = Vec::new();
+        let mut done = Vec::new();
+        let mut failed: Option<String> = None;
+        for event in rx {
+            match event {
+                Progress::Resolved { layers, diff_ids } => {
+                    done = vec![false; layers.len()];
+                    plan = Some((layers, diff_ids));
+                }
+                Progress::Done { digest } | Progress::Exists { digest } => ready.push(digest),
+                _ => {}
+            }
+            let Some((layers, diff_ids)) = &plan else {
+                continue;
+            };
+            if failed.is_some() {
+                continue;
+            }
+            for i in 0..layers.len() {
+                if done[i] || !ready.contains(&layers[i].digest) {
+                    if snapshots.unpacks_in_order() && !done[i] {
+                        break;
+                    }
+                    continue;
+                }
+                match snapshots.unpack_layer(&content, layers, diff_ids, i) {
+                    Ok(fresh) => {
+                        done[i] = true;
+                        if fresh && !quiet {
+                            view.set(&short(&layers[i].digest), "Pull complete".to_owned());
+                        }
+                    }
+                    Err(e) => {
+                        failed = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    });
+    (tx, handle)
 }
 
 /// Feeds transfer events to `view`, unless `quiet`.
