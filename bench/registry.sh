@@ -74,7 +74,8 @@ for name in one multi; do
 done
 bytes_of() { du -sb "$WORK/oci-$1/blobs" | cut -f1; }
 
-# Registries on free ports, each with its own storage; prints the address.
+# Registries on free ports, each with its own storage; they set ADDR.
+# (Not run in $(...): the pid list and port counter must stay in this shell.)
 port=5400
 start_distribution() {
     port=$((port + 1))
@@ -89,14 +90,14 @@ EOF
     docker-registry serve "$dir/config.yml" >/dev/null 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-    echo "127.0.0.1:$port"
+    ADDR="127.0.0.1:$port"
 }
 start_berth_registry() {
     port=$((port + 1))
     "$BERTH" registry serve --addr "127.0.0.1:$port" --root "$WORK/berth-reg-$port" 2>/dev/null &
     PIDS+=($!)
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-    echo "127.0.0.1:$port"
+    ADDR="127.0.0.1:$port"
 }
 stop_registries() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -125,12 +126,12 @@ berth_env() { env BERTH_DATA_ROOT="$1" DOCKER_CONFIG="$WORK/docker" "$BERTH" "${
 for round in $(seq "$ROUNDS"); do
     for name in one multi; do
         # --- clients, against distribution -------------------------------
-        reg=$(start_distribution)
+        start_distribution; reg=$ADDR
         record "skopeo push $name" "$(timed skopeo copy -q --dest-tls-verify=false "oci:$WORK/oci-$name:img" "docker://$reg/bench/$name:v1")"
         rm -rf "$WORK/out"
         record "skopeo pull $name" "$(timed skopeo copy -q --src-tls-verify=false "docker://$reg/bench/$name:v1" "oci:$WORK/out:img")"
         stop_registries
-        reg=$(start_distribution)
+        start_distribution; reg=$ADDR
         root="$WORK/berth-root"
         rm -rf "$root"
         berth_env "$root" load -q -i "$WORK/oci-$name.tar"
@@ -142,7 +143,7 @@ for round in $(seq "$ROUNDS"); do
         stop_registries
         # --- servers, under skopeo ----------------------------------------
         for server in distribution berth; do
-            if [ "$server" = berth ]; then reg=$(start_berth_registry); else reg=$(start_distribution); fi
+            if [ "$server" = berth ]; then start_berth_registry; else start_distribution; fi; reg=$ADDR
             record "$server-server push $name" "$(timed skopeo copy -q --dest-tls-verify=false "oci:$WORK/oci-$name:img" "docker://$reg/bench/$name:v1")"
             rm -rf "$WORK/out"
             record "$server-server pull $name" "$(timed skopeo copy -q --src-tls-verify=false "docker://$reg/bench/$name:v1" "oci:$WORK/out:img")"

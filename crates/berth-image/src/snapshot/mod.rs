@@ -189,7 +189,7 @@ impl Snapshotter {
     /// otherwise.
     pub fn open(root: &Path, driver: Option<Driver>) -> Result<Snapshotter, SnapshotError> {
         let dir = root.join("snapshots");
-        for sub in ["committed", "active", "tmp"] {
+        for sub in ["committed", "active", "tmp", "unsynced"] {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(io_err("create", &p))?;
         }
@@ -197,6 +197,7 @@ impl Snapshotter {
         for entry in fs::read_dir(&tmp).map_err(io_err("list", &tmp))?.flatten() {
             remove_tree(&entry.path())?;
         }
+        let snapshotter_dir = dir.clone();
         let record = dir.join("driver");
         let driver = match fs::read_to_string(&record) {
             Ok(name) if name.trim() == "overlay" => Driver::Overlay,
@@ -214,7 +215,80 @@ impl Snapshotter {
                 chosen
             }
         };
-        Ok(Snapshotter { dir, driver })
+        let snapshotter = Snapshotter {
+            dir: snapshotter_dir,
+            driver,
+        };
+        snapshotter.settle()?;
+        Ok(snapshotter)
+    }
+
+    /// Deals with layers unpacked without a sync (see [`Snapshotter::sync`]):
+    /// those unpacked before the machine last went down may be torn, so
+    /// they go (the blobs they come from are durable, and the next use
+    /// unpacks them again); those of this boot old enough for the kernel to
+    /// have written them back are synced, cheaply, and counted as durable.
+    fn settle(&self) -> Result<(), SnapshotError> {
+        let markers = self.dir.join("unsynced");
+        let boot = boot_id();
+        let now = std::time::SystemTime::now();
+        let mut settled = Vec::new();
+        for entry in fs::read_dir(&markers)
+            .map_err(io_err("list", &markers))?
+            .flatten()
+        {
+            let path = entry.path();
+            let Some(chain) = entry
+                .file_name()
+                .to_str()
+                .and_then(|hex| Digest::new(berth_model::DigestAlgorithm::Sha256, hex).ok())
+            else {
+                continue;
+            };
+            let recorded = fs::read_to_string(&path).unwrap_or_default();
+            if recorded.trim() != boot {
+                let dir = self.committed(&chain);
+                let doomed = self.dir.join("tmp").join(format!("torn-{}", chain.hex()));
+                if dir.exists() {
+                    fs::rename(&dir, &doomed).map_err(io_err("rename", &dir))?;
+                    remove_tree(&doomed)?;
+                }
+                fs::remove_file(&path).map_err(io_err("remove", &path))?;
+                continue;
+            }
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .unwrap_or_default();
+            if age >= SETTLE_AFTER {
+                settled.push(path);
+            }
+        }
+        if !settled.is_empty() {
+            sync_tree(&self.dir)?;
+            for path in settled {
+                let _ = fs::remove_file(path);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every unpacked layer durable (one `syncfs`). Unpacking does
+    /// not sync: snapshots are derived from durable blobs, so a layer the
+    /// machine lost in a crash is dropped at the next open and unpacked
+    /// again, instead of every pull paying for a second flush of its data.
+    pub fn sync(&self) -> Result<(), SnapshotError> {
+        sync_tree(&self.dir)?;
+        let markers = self.dir.join("unsynced");
+        for entry in fs::read_dir(&markers)
+            .map_err(io_err("list", &markers))?
+            .flatten()
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+        Ok(())
     }
 
     /// The driver in use.
@@ -402,7 +476,11 @@ impl Snapshotter {
                 &serde_json::to_vec(&meta).expect("meta serialises"),
             )
             .map_err(io_err("write", &meta_path))?;
-            sync_tree(&fs_dir)?;
+            // Not synced (see `sync`): the marker, durable before the
+            // rename, says so until the data is known to be on disk.
+            let marker = self.dir.join("unsynced").join(chain.hex());
+            berth_sys::fs::atomic_write(&marker, boot_id().as_bytes())
+                .map_err(io_err("write", &marker))?;
             let target = self.committed(chain);
             match fs::rename(&work, &target) {
                 Ok(()) => {}
@@ -570,6 +648,7 @@ impl Snapshotter {
                     .join(format!("rm-{}-{}", chain.hex(), std::process::id()));
             fs::rename(&dir, &doomed).map_err(io_err("rename", &dir))?;
             remove_tree(&doomed)?;
+            let _ = fs::remove_file(self.dir.join("unsynced").join(chain.hex()));
             removed.push(chain);
         }
         Ok(removed)
@@ -598,7 +677,17 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), SnapshotError> {
     }
 }
 
-/// Flushes a freshly written tree to disk before it is published.
+/// How old an unsynced layer of this boot must be to count as written back.
+const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// This boot's id: unsynced data is lost only when it changes.
+fn boot_id() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Flushes the filesystem holding `dir` to disk.
 fn sync_tree(dir: &Path) -> Result<(), SnapshotError> {
     // syncfs covers every file of the tree in one call.
     let f = fs::File::open(dir).map_err(io_err("open", dir))?;

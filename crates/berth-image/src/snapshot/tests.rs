@@ -78,6 +78,21 @@ fn two_layers(content: &ContentStore) -> (Vec<Descriptor>, Vec<Digest>) {
     (layers, vec![sha256_of(&base), sha256_of(&top)])
 }
 
+/// A data root with the copy driver and the two layers stored.
+fn copy_fixture() -> (
+    tempfile::TempDir,
+    ContentStore,
+    Snapshotter,
+    Vec<Descriptor>,
+    Vec<Digest>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let content = ContentStore::open(dir.path()).unwrap();
+    let snapshots = Snapshotter::open(dir.path(), Some(Driver::Copy)).unwrap();
+    let (layers, diff_ids) = two_layers(&content);
+    (dir, content, snapshots, layers, diff_ids)
+}
+
 fn check_merged(root: &Path) {
     let read = |p: &str| std::fs::read_to_string(root.join(p)).ok();
     assert_eq!(read("a/keep").as_deref(), Some("k"));
@@ -177,10 +192,7 @@ fn a_wrong_diff_id_publishes_nothing() {
 
 #[test]
 fn shared_bases_survive_pruning_and_crash_debris_is_cleared() {
-    let dir = tempfile::tempdir().unwrap();
-    let content = ContentStore::open(dir.path()).unwrap();
-    let snapshots = Snapshotter::open(dir.path(), Some(Driver::Copy)).unwrap();
-    let (layers, diff_ids) = two_layers(&content);
+    let (dir, content, snapshots, layers, diff_ids) = copy_fixture();
     let top = snapshots
         .unpack(&content, &layers, &diff_ids, |_, _| {})
         .unwrap()
@@ -225,4 +237,30 @@ fn chain_ids_follow_the_image_spec() {
     let chains = chain_ids(&[a.clone(), b.clone()]);
     assert_eq!(chains[0], a);
     assert_eq!(chains[1], sha256_of(format!("{a} {b}").as_bytes()));
+}
+
+#[test]
+fn layers_unpacked_before_a_machine_crash_are_dropped() {
+    let (dir, content, snapshots, layers, diff_ids) = copy_fixture();
+    let top = snapshots
+        .unpack(&content, &layers, &diff_ids, |_, _| {})
+        .unwrap()
+        .unwrap();
+    let base = chain_ids(&diff_ids)[0].clone();
+    let markers = dir.path().join("snapshots/unsynced");
+    assert_eq!(std::fs::read_dir(&markers).unwrap().count(), 2);
+    // Reopened in the same boot: kept, still unsynced.
+    let same = Snapshotter::open(dir.path(), None).unwrap();
+    assert!(same.has(&top) && same.has(&base));
+    // The top layer's marker from another boot: it may be torn, so it goes.
+    std::fs::write(markers.join(top.hex()), "another-boot").unwrap();
+    let rebooted = Snapshotter::open(dir.path(), None).unwrap();
+    assert!(!rebooted.has(&top) && rebooted.has(&base));
+    // Unpacking again restores it; a sync makes everything durable.
+    rebooted
+        .unpack(&content, &layers, &diff_ids, |_, _| {})
+        .unwrap();
+    rebooted.sync().unwrap();
+    assert_eq!(std::fs::read_dir(&markers).unwrap().count(), 0);
+    assert!(rebooted.has(&top));
 }
