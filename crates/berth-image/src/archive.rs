@@ -74,9 +74,7 @@ fn blob_path(digest: &Digest) -> String {
 }
 
 fn read_all(content: &ContentStore, digest: &Digest) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    content.read(digest)?.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    Ok(content.read_document(digest)?)
 }
 
 fn append(
@@ -204,28 +202,49 @@ pub struct Loaded {
 /// Reads an image archive (OCI layout or docker-archive, optionally
 /// compressed as a whole) into `content`.
 pub fn load(content: &ContentStore, input: impl Read) -> Result<Vec<Loaded>> {
-    let before: std::collections::HashSet<Digest> =
-        content.list()?.into_iter().map(|(d, _)| d).collect();
-    let result = load_inner(content, input);
-    // What this load added and no loaded image needs (the archive's own
-    // index.json, everything when it failed) goes again.
+    let mut added = Vec::new();
+    let result = load_inner(content, input, &mut added);
+    // What this load itself added and no loaded image needs (the archive's
+    // own index.json, everything when it failed) goes again. Blobs other
+    // processes add meanwhile are not this load's to remove.
     let keep = match &result {
         Ok(loaded) => crate::gc::reachable(content, loaded.iter().map(|l| &l.target))?,
         Err(_) => Default::default(),
     };
-    for (digest, _) in content.list()? {
-        if !before.contains(&digest) && !keep.contains(&digest) {
-            let _ = content.delete(&digest);
-        }
+    for digest in added.iter().filter(|d| !keep.contains(*d)) {
+        let _ = content.delete(digest);
     }
     result
 }
 
-fn load_inner(content: &ContentStore, input: impl Read) -> Result<Vec<Loaded>> {
+/// Stores `data` through a fresh ingest, recording the digest in `added`
+/// when the blob is new. A ref a crashed load left behind is cleared first,
+/// so its bytes never join these.
+fn ingest(
+    content: &ContentStore,
+    reference: &str,
+    data: &mut dyn Read,
+    expected: Option<(Digest, u64)>,
+    added: &mut Vec<Digest>,
+) -> Result<Digest> {
+    content.abort(reference)?;
+    let mut w = content.writer(reference, expected.clone())?;
+    io::copy(data, &mut w)?;
+    let digest = w.commit(expected)?;
+    added.push(digest.clone());
+    Ok(digest)
+}
+
+fn load_inner(
+    content: &ContentStore,
+    input: impl Read,
+    added: &mut Vec<Digest>,
+) -> Result<Vec<Loaded>> {
     let input =
         crate::layer::decompress_stream(input).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
     let mut archive = tar::Archive::new(input);
-    // Every regular file, by its (normalised) path.
+    // Every regular file, by its (normalised) path; the archive's own
+    // documents in memory as well.
     let mut files: HashMap<String, (Digest, u64)> = HashMap::new();
     let mut small: HashMap<String, Vec<u8>> = HashMap::new();
     for (n, entry) in archive.entries()?.enumerate() {
@@ -238,45 +257,42 @@ fn load_inner(content: &ContentStore, input: impl Read) -> Result<Vec<Loaded>> {
             .trim_start_matches("./")
             .trim_start_matches('/')
             .to_owned();
-        let size = entry.header().size()?;
+        // The PAX size where there is one (entries over 8 GiB).
+        let size = entry.size();
+        let reference = format!("load-{}-{n}", std::process::id());
+        if matches!(path.as_str(), "index.json" | "manifest.json") {
+            if size > MAX_DOCUMENT {
+                return Err(ArchiveError::Invalid(format!(
+                    "{path} is larger than {MAX_DOCUMENT} bytes"
+                )));
+            }
+            let mut bytes = Vec::with_capacity(size as usize);
+            (&mut entry).take(MAX_DOCUMENT).read_to_end(&mut bytes)?;
+            small.insert(path, bytes);
+            continue;
+        }
         let named = path
             .strip_prefix("blobs/")
             .and_then(|rest| rest.split_once('/'))
             .and_then(|(alg, hex)| format!("{alg}:{hex}").parse::<Digest>().ok());
-        let keep = path.ends_with(".json") || path == "oci-layout" || path == "repositories";
-        if keep && size <= MAX_DOCUMENT {
-            let mut bytes = Vec::with_capacity(size as usize);
-            (&mut entry).take(MAX_DOCUMENT).read_to_end(&mut bytes)?;
-            let digest = crate::content::sha256_of(&bytes);
-            if content.info(&digest)?.is_none() {
-                let mut w = content.writer(&format!("load-{}-{n}", std::process::id()), None)?;
-                w.write_all(&bytes)?;
-                w.commit(Some((digest.clone(), bytes.len() as u64)))?;
-            }
-            files.insert(path.clone(), (digest, size));
-            small.insert(path, bytes);
-            continue;
-        }
         // The content store checks a named blob against its name.
-        let expected = named.clone().map(|d| (d, size));
         let digest = match &named {
             Some(d) if content.info(d)?.is_some() => {
                 io::copy(&mut entry, &mut io::sink())?;
                 d.clone()
             }
-            _ => {
-                let mut w = content.writer(
-                    &format!("load-{}-{n}", std::process::id()),
-                    expected.clone(),
-                )?;
-                io::copy(&mut entry, &mut w)?;
-                w.commit(expected)?
-            }
+            _ => ingest(
+                content,
+                &reference,
+                &mut entry,
+                named.clone().map(|d| (d, size)),
+                added,
+            )?,
         };
         files.insert(path, (digest, size));
     }
 
-    if files.is_empty() {
+    if files.is_empty() && small.is_empty() {
         return Err(ArchiveError::Invalid("the archive holds no files".into()));
     }
     let document = |path: &str| -> Option<&Vec<u8>> { small.get(path) };
@@ -284,7 +300,7 @@ fn load_inner(content: &ContentStore, input: impl Read) -> Result<Vec<Loaded>> {
         return load_oci(content, index);
     }
     if let Some(manifest) = document("manifest.json") {
-        return load_docker(content, manifest, &files, &small);
+        return load_docker(content, manifest, &files);
     }
     Err(ArchiveError::Invalid(
         "neither index.json (OCI layout) nor manifest.json (docker-archive) is in it".into(),
@@ -317,14 +333,22 @@ fn load_oci(content: &ContentStore, index: &[u8]) -> Result<Vec<Loaded>> {
                 })
             });
         let target = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
-        check_complete(content, &target)?;
+        check_complete(content, &target, 0)?;
         loaded.push(Loaded { name, target });
     }
     Ok(loaded)
 }
 
+/// How deep indexes may nest in an archive.
+const MAX_NESTING: usize = 4;
+
 /// Fails unless every blob `target` needs for this host is stored.
-fn check_complete(content: &ContentStore, target: &Descriptor) -> Result<()> {
+fn check_complete(content: &ContentStore, target: &Descriptor, depth: usize) -> Result<()> {
+    if depth > MAX_NESTING {
+        return Err(ArchiveError::Invalid(format!(
+            "indexes nest more than {MAX_NESTING} deep"
+        )));
+    }
     let bytes = read_all(content, &target.digest)?;
     match Manifest::from_slice(&bytes, Some(&target.media_type))
         .map_err(|e| ArchiveError::Invalid(e.to_string()))?
@@ -344,7 +368,7 @@ fn check_complete(content: &ContentStore, target: &Descriptor) -> Result<()> {
             let entry = i.select(&Platform::host()).ok_or_else(|| {
                 ArchiveError::Invalid(format!("{} has no image for this platform", target.digest))
             })?;
-            check_complete(content, entry)
+            check_complete(content, entry, depth + 1)
         }
     }
 }
@@ -353,7 +377,6 @@ fn load_docker(
     content: &ContentStore,
     manifest: &[u8],
     files: &HashMap<String, (Digest, u64)>,
-    small: &HashMap<String, Vec<u8>>,
 ) -> Result<Vec<Loaded>> {
     let entries: Vec<ArchiveManifest> = serde_json::from_slice(manifest)
         .map_err(|e| ArchiveError::Invalid(format!("manifest.json: {e}")))?;
@@ -370,10 +393,7 @@ fn load_docker(
     let mut loaded = Vec::new();
     for entry in entries {
         let (config_digest, config_size) = find(&entry.config)?;
-        let config_bytes = small
-            .get(entry.config.trim_start_matches("./"))
-            .cloned()
-            .map_or_else(|| read_all(content, &config_digest), Ok)?;
+        let config_bytes = read_all(content, &config_digest)?;
         let config = ImageConfig::from_slice(&config_bytes)
             .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
         if config.rootfs.diff_ids.len() != entry.layers.len() {
@@ -443,7 +463,9 @@ pub fn store_manifest(content: &ContentStore, manifest: &Manifest) -> Result<Des
     let bytes = manifest.to_vec();
     let digest = crate::content::sha256_of(&bytes);
     if content.info(&digest)?.is_none() {
-        let mut w = content.writer(&format!("manifest-{}", digest.hex()), None)?;
+        let reference = format!("manifest-{}", digest.hex());
+        content.abort(&reference)?;
+        let mut w = content.writer(&reference, None)?;
         w.write_all(&bytes)?;
         w.commit(Some((digest.clone(), bytes.len() as u64)))?;
     }
@@ -458,7 +480,9 @@ pub fn store_manifest(content: &ContentStore, manifest: &Manifest) -> Result<Des
 fn store_blob(content: &ContentStore, bytes: &[u8]) -> Result<Digest> {
     let digest = crate::content::sha256_of(bytes);
     if content.info(&digest)?.is_none() {
-        let mut w = content.writer(&format!("blob-{}", digest.hex()), None)?;
+        let reference = format!("blob-{}", digest.hex());
+        content.abort(&reference)?;
+        let mut w = content.writer(&reference, None)?;
         w.write_all(bytes)?;
         w.commit(Some((digest.clone(), bytes.len() as u64)))?;
     }
@@ -486,7 +510,9 @@ pub fn import(
 ) -> Result<Descriptor> {
     let mut stream =
         crate::layer::decompress_stream(input).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
-    let mut w = content.writer(&format!("import-{}", std::process::id()), None)?;
+    let reference = format!("import-{}", std::process::id());
+    content.abort(&reference)?;
+    let mut w = content.writer(&reference, None)?;
     let size = io::copy(&mut stream, &mut w)?;
     if size == 0 {
         return Err(ArchiveError::Invalid("the input is empty".into()));

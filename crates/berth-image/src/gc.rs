@@ -1,7 +1,6 @@
 //! Which blobs images still need, and removing the rest.
 
 use std::collections::HashSet;
-use std::io::Read;
 
 use berth_model::Digest;
 
@@ -26,16 +25,13 @@ pub fn reachable<'a>(
         {
             continue;
         }
-        let mut bytes = Vec::new();
-        match content.read(&d.digest) {
-            Ok(mut f) => {
-                f.read_to_end(&mut bytes)
-                    .map_err(ContentError::io("read", d.digest.to_string()))?;
-            }
-            // An index entry for a platform never pulled.
-            Err(ContentError::NotFound { .. }) => continue,
+        let bytes = match content.read_document(&d.digest) {
+            Ok(bytes) => bytes,
+            // An index entry for a platform never pulled, or a document too
+            // large to be one: nothing below it to keep.
+            Err(ContentError::NotFound { .. } | ContentError::TooLarge { .. }) => continue,
             Err(e) => return Err(e),
-        }
+        };
         match Manifest::from_slice(&bytes, Some(&d.media_type)) {
             Ok(Manifest::Image(m)) => {
                 seen.insert(m.config.digest.clone());

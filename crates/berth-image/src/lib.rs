@@ -21,7 +21,9 @@ pub mod manifest;
 pub mod snapshot;
 pub mod store;
 
-pub use content::{BlobInfo, ContentError, ContentStore, IngestStatus, Writer, sha256_of};
+pub use content::{
+    BlobInfo, ContentError, ContentStore, IngestStatus, MAX_DOCUMENT, Writer, sha256_of,
+};
 pub use layer::{ApplyOptions, ApplyStats, LayerError, apply_layer};
 pub use manifest::{Descriptor, ImageConfig, ImageManifest, Index, Manifest, ManifestError};
 pub use store::{ImageRecord, ImageStore, StoreError};

@@ -46,6 +46,16 @@ pub enum ContentError {
         /// The ref in use.
         reference: String,
     },
+    /// A document (manifest, index, config) is larger than berth reads.
+    #[error("blob {digest} is {size} bytes, more than the {limit} a manifest or config may have")]
+    TooLarge {
+        /// The blob.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A filesystem operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -66,7 +76,8 @@ impl ContentError {
             ContentError::NotFound { .. } => ErrorKind::NotFound,
             ContentError::DigestMismatch { .. }
             | ContentError::SizeMismatch { .. }
-            | ContentError::InvalidRef { .. } => ErrorKind::InvalidArgument,
+            | ContentError::InvalidRef { .. }
+            | ContentError::TooLarge { .. } => ErrorKind::InvalidArgument,
             ContentError::Locked { .. } => ErrorKind::Unavailable,
             ContentError::Io { .. } => ErrorKind::Internal,
         }

@@ -35,6 +35,9 @@ pub use error::{ContentError, Result};
 pub use ingest::IngestStatus;
 pub use writer::Writer;
 
+/// The largest manifest, index or config berth reads into memory.
+pub const MAX_DOCUMENT: u64 = 8 << 20;
+
 /// What the store knows about a blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlobInfo {
@@ -76,6 +79,28 @@ impl ContentStore {
     pub fn read(&self, digest: &Digest) -> Result<File> {
         let path = self.blob_path(digest);
         File::open(&path).map_err(|e| self.not_found_or(digest, "open", path, e))
+    }
+
+    /// The whole of a small blob (a manifest, index or config), refusing
+    /// one larger than [`MAX_DOCUMENT`]: such blobs come from registries and
+    /// archives, and must not make berth read gigabytes into memory.
+    pub fn read_document(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let mut file = self.read(digest)?;
+        let size = file
+            .metadata()
+            .map_err(ContentError::io("stat", self.blob_path(digest)))?
+            .len();
+        if size > MAX_DOCUMENT {
+            return Err(ContentError::TooLarge {
+                digest: digest.clone(),
+                size,
+                limit: MAX_DOCUMENT,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        io::Read::read_to_end(&mut file, &mut bytes)
+            .map_err(ContentError::io("read", self.blob_path(digest)))?;
+        Ok(bytes)
     }
 
     /// Removes the blob `digest`. Readers that already opened it keep

@@ -321,10 +321,23 @@ impl Repo {
             let expected = expected.clone();
             move || store.writer(&reference, Some(expected))
         };
-        let mut writer = tokio::task::spawn_blocking(open.clone())
-            .await
-            .expect("writer open does not panic")
-            .map_err(ClientError::Content)?;
+        // Another pull fetching the same blob holds its ingest: wait for it
+        // to finish (or give up) instead of failing.
+        let mut writer = loop {
+            match tokio::task::spawn_blocking(open.clone())
+                .await
+                .expect("writer open does not panic")
+            {
+                Ok(w) => break w,
+                Err(berth_image::ContentError::Locked { .. }) => {
+                    if store.info(&descriptor.digest)?.is_some() {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(ClientError::Content(e)),
+            }
+        };
         let path = self.path(&format!("blobs/{}", descriptor.digest));
         let mut last_error = None;
         for _ in 0..FETCH_ATTEMPTS {

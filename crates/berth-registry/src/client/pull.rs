@@ -165,24 +165,13 @@ pub(super) async fn has_blob(store: &ContentStore, digest: &Digest) -> Result<bo
         .map_err(ClientError::Content)
 }
 
-/// The bytes of a (small) stored blob.
+/// The bytes of a (small) stored blob: a manifest or config.
 pub(super) async fn read_blob(store: &ContentStore, digest: &Digest) -> Result<Vec<u8>> {
     let (store, digest) = (store.clone(), digest.clone());
-    tokio::task::spawn_blocking(move || {
-        let mut file = store.read(&digest)?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| {
-            berth_image::ContentError::Io {
-                op: "read",
-                path: digest.to_string().into(),
-                source: e,
-            }
-        })?;
-        Ok(bytes)
-    })
-    .await
-    .expect("read does not panic")
-    .map_err(ClientError::Content)
+    tokio::task::spawn_blocking(move || store.read_document(&digest))
+        .await
+        .expect("read does not panic")
+        .map_err(ClientError::Content)
 }
 
 /// Stores a fetched manifest, verified.
@@ -194,7 +183,9 @@ async fn store_bytes(store: &ContentStore, fetched: &FetchedManifest) -> Result<
         if store.info(&digest)?.is_some() {
             return Ok(());
         }
-        let mut writer = store.writer(&format!("manifest-{}", digest.hex()), None)?;
+        // Unique per call: two pulls of one image may store it at once.
+        let reference = format!("manifest-{}-{}", digest.hex(), uuid::Uuid::new_v4());
+        let mut writer = store.writer(&reference, Some((digest.clone(), bytes.len() as u64)))?;
         std::io::Write::write_all(&mut writer, &bytes).map_err(|e| {
             berth_image::ContentError::Io {
                 op: "write",

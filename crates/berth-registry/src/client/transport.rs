@@ -21,6 +21,8 @@ use super::{ClientError, ClientOptions, Result};
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a read may wait for data.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the HTTPS probe of an insecure registry may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -145,6 +147,9 @@ impl Host {
             .tls_backend_preconfigured(tls)
             .user_agent(options.user_agent.clone())
             .connect_timeout(CONNECT_TIMEOUT)
+            // A registry that stops sending mid-transfer is given up on
+            // (and the download resumed) rather than waited for forever.
+            .read_timeout(READ_TIMEOUT)
             .pool_max_idle_per_host(16)
             .tcp_nodelay(true)
             .build()
@@ -250,11 +255,22 @@ impl Host {
             self.authenticate(&challenge, scopes).await?;
         }
         for attempt in 0..2 {
-            let mut request = make(base, self.client());
-            if let Some(header) = self.cached_header(scopes) {
-                request = request.header(AUTHORIZATION, header);
+            let mut request = make(base, self.client())
+                .build()
+                .map_err(|e| self.transport_error(&e))?;
+            // Credentials go to this registry only: an upload location on
+            // another host (or scheme) gets none.
+            if same_origin(request.url(), base)
+                && let Some(header) = self.cached_header(scopes)
+                && let Ok(value) = reqwest::header::HeaderValue::from_str(&header)
+            {
+                request.headers_mut().insert(AUTHORIZATION, value);
             }
-            let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+            let response = self
+                .client()
+                .execute(request)
+                .await
+                .map_err(|e| self.transport_error(&e))?;
             if response.status() == StatusCode::UNAUTHORIZED
                 && attempt == 0
                 && let Some(challenge) = response
@@ -371,6 +387,12 @@ impl Host {
         scopes: &[String],
         credentials: Option<&Credentials>,
     ) -> Result<String> {
+        if realm.starts_with("http://") && !self.insecure && credentials.is_some() {
+            return Err(ClientError::Invalid(format!(
+                "{} sends credentials to {realm} over plain HTTP; refusing (mark the registry insecure to allow it)",
+                self.registry
+            )));
+        }
         let request = match credentials.and_then(|c| c.identity_token.as_deref()) {
             Some(refresh) => {
                 let mut form = vec![
@@ -485,6 +507,12 @@ impl Host {
             .await
             .map(drop)
     }
+}
+
+/// Whether `url` is on the registry whose base is `base` (same scheme,
+/// host and port).
+fn same_origin(url: &reqwest::Url, base: &str) -> bool {
+    reqwest::Url::parse(base).is_ok_and(|b| b.origin() == url.origin())
 }
 
 /// Reads a response body of at most `limit` bytes.
@@ -671,6 +699,28 @@ mod tests {
         assert_eq!(p["realm"], "a,b");
         assert_eq!(p["service"], "svc");
         assert_eq!(p["error"], "insufficient_scope");
+    }
+
+    #[test]
+    fn credentials_stay_on_the_registrys_origin() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let base = "https://reg.example:5000";
+        assert!(same_origin(
+            &url("https://reg.example:5000/v2/x/blobs/uploads/1"),
+            base
+        ));
+        assert!(!same_origin(
+            &url("https://storage.example/upload?sig=1"),
+            base
+        ));
+        assert!(
+            !same_origin(&url("http://reg.example:5000/v2/"), base),
+            "downgraded scheme"
+        );
+        assert!(
+            !same_origin(&url("https://reg.example/v2/"), base),
+            "other port"
+        );
     }
 
     #[test]

@@ -35,12 +35,29 @@ pub enum Auth {
 }
 
 /// Users and their bcrypt password hashes, from an htpasswd file.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Htpasswd {
     users: Arc<HashMap<String, String>>,
     /// Hashes of passwords already verified, so bcrypt's deliberate cost is
     /// paid once per user and not on every request.
     verified: Arc<Mutex<HashMap<String, [u8; 32]>>>,
+}
+
+// Hashes and keys are secrets: Debug shows neither.
+impl std::fmt::Debug for Htpasswd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Htpasswd")
+            .field("users", &self.users.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("anonymous_pull", &self.anonymous_pull)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Htpasswd {
@@ -145,7 +162,7 @@ struct Claims {
 }
 
 /// Issues and checks bearer tokens for the users of an htpasswd file.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenIssuer {
     users: Htpasswd,
     key: Arc<[u8; 32]>,

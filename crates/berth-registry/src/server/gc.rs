@@ -67,13 +67,8 @@ pub fn collect(root: &Path, options: &GcOptions) -> Result<GcReport, ApiError> {
         if !marked.insert(digest.clone()) {
             continue;
         }
-        let bytes = match content.read(digest) {
-            Ok(mut f) => {
-                let mut bytes = Vec::new();
-                std::io::Read::read_to_end(&mut f, &mut bytes).map_err(ApiError::io)?;
-                bytes
-            }
-            Err(_) => continue,
+        let Ok(bytes) = content.read_document(digest) else {
+            continue;
         };
         match Manifest::from_slice(&bytes, Some(media_type)) {
             Ok(Manifest::Image(m)) => {

@@ -28,6 +28,14 @@ use crate::wire::{API_VERSION, ErrorBody, ErrorCode};
 pub use auth::{Auth, Htpasswd, TokenIssuer};
 pub use storage::Storage;
 
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a request head may take to arrive.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Upload writers kept open at most (each holds two descriptors).
+const MAX_OPEN_WRITERS: usize = 256;
+
 /// How a registry is set up.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,8 +55,9 @@ struct Shared {
     storage: Storage,
     auth: Auth,
     /// Upload writers kept open between the requests of one session, so a
-    /// chunk does not re-hash what came before it.
-    writers: Mutex<HashMap<String, Writer>>,
+    /// chunk does not re-hash what came before it; bounded, least recently
+    /// used first out (a dropped writer costs only a re-hash on resume).
+    writers: Mutex<HashMap<String, (Writer, std::time::Instant)>>,
 }
 
 impl Registry {
@@ -76,7 +85,7 @@ impl Shared {
     /// The open writer of upload `uuid`, taken out of the cache, or a new
     /// one resuming its data.
     async fn take_writer(&self, uuid: &str) -> Result<Writer, ApiError> {
-        if let Some(w) = self.writers.lock().expect("writer cache").remove(uuid) {
+        if let Some((w, _)) = self.writers.lock().expect("writer cache").remove(uuid) {
             return Ok(w);
         }
         let storage = self.storage.clone();
@@ -96,10 +105,16 @@ impl Shared {
     }
 
     fn put_writer(&self, uuid: &str, writer: Writer) {
-        self.writers
-            .lock()
-            .expect("writer cache")
-            .insert(uuid.to_owned(), writer);
+        let mut writers = self.writers.lock().expect("writer cache");
+        if writers.len() >= MAX_OPEN_WRITERS
+            && let Some(oldest) = writers
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+        {
+            writers.remove(&oldest);
+        }
+        writers.insert(uuid.to_owned(), (writer, std::time::Instant::now()));
     }
 
     fn drop_writer(&self, uuid: &str) {
@@ -211,10 +226,12 @@ impl ApiError {
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     ErrorBody {
+                        // The detail (paths, system errors) goes to the log,
+                        // not to clients.
                         errors: vec![crate::wire::ErrorEntry {
                             code: "UNKNOWN".into(),
-                            message: "unknown error".into(),
-                            detail: self.detail.map(serde_json::Value::String),
+                            message: "internal error; see the registry's log".into(),
+                            detail: None,
                         }],
                     },
                 )
@@ -291,10 +308,13 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             match acceptor {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(tls) => serve_connection(tls, app, peer).await,
-                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                },
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve_connection(tls, app, peer).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
                 None => serve_connection(stream, app, peer).await,
             }
         });
@@ -306,8 +326,13 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper_util::service::TowerToHyperService::new(app);
-    let builder =
+    let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // A client that never finishes its request head is dropped.
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
     if let Err(e) = builder
         .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(io), service)
         .await

@@ -161,10 +161,12 @@ impl Storage {
 
     /// Ends upload `uuid` of `name`, dropping whatever data it holds.
     pub fn end_upload(&self, name: &str, uuid: &str) -> Result<(), ApiError> {
-        remove_if_exists(&self.upload_path(name, uuid))?;
+        // The data first: a session file without data resumes at 0, data
+        // without a session file would never be cleared.
         self.content
             .abort(&Self::ingest_ref(uuid))
-            .map_err(ApiError::content)
+            .map_err(ApiError::content)?;
+        remove_if_exists(&self.upload_path(name, uuid)).map(drop)
     }
 
     // --- manifests -------------------------------------------------------
@@ -195,12 +197,8 @@ impl Storage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(ApiError::io(e)),
         };
-        let bytes = match self.content.read(&digest) {
-            Ok(mut f) => {
-                let mut bytes = Vec::new();
-                io::Read::read_to_end(&mut f, &mut bytes).map_err(ApiError::io)?;
-                bytes
-            }
+        let bytes = match self.content.read_document(&digest) {
+            Ok(bytes) => bytes,
             Err(ContentError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(ApiError::content(e)),
         };
@@ -221,6 +219,10 @@ impl Storage {
         content_type: Option<&str>,
         bytes: &[u8],
     ) -> Result<PutManifest, ApiError> {
+        // `application/...+json; charset=utf-8` names the same type.
+        let content_type = content_type
+            .map(|t| t.split(';').next().unwrap_or("").trim())
+            .filter(|t| !t.is_empty());
         let manifest = Manifest::from_slice(bytes, content_type)
             .map_err(|e| ApiError::with_detail(ErrorCode::ManifestInvalid, e.to_string()))?;
         let media_type = match content_type {
@@ -244,7 +246,10 @@ impl Storage {
 
         let mut writer = self
             .content
-            .writer(&format!("manifest-{}", uuid::Uuid::new_v4()), None)
+            .writer(
+                &format!("manifest-{}", uuid::Uuid::new_v4()),
+                Some((digest.clone(), bytes.len() as u64)),
+            )
             .map_err(ApiError::content)?;
         writer.write_all(bytes).map_err(ApiError::io)?;
         writer
@@ -296,7 +301,7 @@ impl Storage {
                 for entry in &i.manifests {
                     if !self.manifest_link(name, &entry.digest).exists() {
                         return Err(ApiError::with_detail(
-                            ErrorCode::ManifestUnknown,
+                            ErrorCode::ManifestBlobUnknown,
                             format!("manifest {} is not in repository {name}", entry.digest),
                         ));
                     }
@@ -418,7 +423,11 @@ impl Storage {
             }
             count += 1;
             if !dry_run {
-                self.end_upload(name, &uuid)?;
+                match self.end_upload(name, &uuid) {
+                    // A server holds it open: still in use after all.
+                    Err(e) if e.code() == Some(ErrorCode::BlobUploadInvalid) => count -= 1,
+                    other => other?,
+                }
             }
         }
         Ok(count)

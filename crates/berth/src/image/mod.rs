@@ -117,11 +117,9 @@ impl Context {
     }
 
     fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, String> {
-        let mut file = self.content.read(digest).map_err(|e| e.to_string())?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut bytes)
-            .map_err(|e| format!("read {digest}: {e}"))?;
-        Ok(bytes)
+        self.content
+            .read_document(digest)
+            .map_err(|e| e.to_string())
     }
 
     /// The image manifest `target` stands for on this host: itself, or the

@@ -137,6 +137,10 @@ fn required(route: &Route<'_>, method: &Method, query: &Query) -> Vec<(String, S
         _ => {
             let name = route.name().unwrap_or_default();
             let mut needs = match *method {
+                // An upload's status is part of pushing it.
+                Method::GET if matches!(route, Route::Upload { .. }) => {
+                    vec![repo(name, "pull"), repo(name, "push")]
+                }
                 Method::GET | Method::HEAD => vec![repo(name, "pull")],
                 Method::DELETE => vec![repo(name, "delete")],
                 _ => vec![repo(name, "pull"), repo(name, "push")],

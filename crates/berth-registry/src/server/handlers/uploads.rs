@@ -1,6 +1,7 @@
 //! Blob uploads: monolithic, chunked and streamed, and mounts.
 
 use super::*;
+use crate::server::storage::Storage;
 
 pub(super) fn upload_location(name: &str, uuid: &str) -> String {
     format!("/v2/{name}/blobs/uploads/{uuid}")
@@ -236,6 +237,17 @@ pub(super) async fn commit_upload(
     let (repo, id, wanted) = (name.to_owned(), uuid.to_owned(), digest.clone());
     blocking(move || {
         let size = writer.offset();
+        // Uploads hash as sha256 while data arrives; another algorithm
+        // needs the data hashed again with it.
+        let writer = if wanted.algorithm() == berth_model::DigestAlgorithm::Sha256 {
+            writer
+        } else {
+            drop(writer);
+            storage
+                .content()
+                .writer(&Storage::ingest_ref(&id), Some((wanted.clone(), size)))
+                .map_err(ApiError::content)?
+        };
         let committed = writer
             .commit(Some((wanted.clone(), size)))
             .map_err(ApiError::content);
