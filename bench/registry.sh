@@ -24,7 +24,7 @@ ROUNDS=${2:-3}
 for tool in skopeo docker-registry python3; do
     command -v "$tool" >/dev/null || { echo "registry.sh: $tool is not installed" >&2; exit 1; }
 done
-WORK=$(mktemp -d /tmp/berth-bench-registry.XXXXXX)
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/berth-bench-registry.XXXXXX")
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done

@@ -51,6 +51,9 @@ pub struct ApplyOptions {
     /// directory) instead of removing lower content: for a layer unpacked
     /// into its own, empty directory that becomes an overlay lower layer.
     pub overlay_whiteouts: bool,
+    /// Compute the diff ID ([`ApplyStats::diff_id`]). A caller that has
+    /// already verified the uncompressed stream's digest can skip it.
+    pub compute_diff_id: bool,
 }
 
 impl Default for ApplyOptions {
@@ -62,6 +65,7 @@ impl Default for ApplyOptions {
             allow_devices: root,
             preserve_owner: root,
             overlay_whiteouts: false,
+            compute_diff_id: true,
         }
     }
 }
@@ -95,7 +99,7 @@ pub fn apply_layer(
         path: target.to_path_buf(),
         source,
     })?;
-    let mut stream = ZeroTail::new(HashingReader::new(decompress(reader)?));
+    let mut stream = ZeroTail::new(HashingReader::new(decompress(reader)?, opts.compute_diff_id));
     let mut applier = Applier {
         root,
         opts,
@@ -120,7 +124,7 @@ pub fn apply_layer(
     // included, which the tar reader leaves unread.
     io::copy(&mut stream, &mut io::sink()).map_err(|source| LayerError::Malformed { source })?;
     applier.fix_dir_times()?;
-    applier.stats.diff_id = Some(stream.inner.digest());
+    applier.stats.diff_id = stream.inner.digest();
     Ok(applier.stats)
 }
 
@@ -169,29 +173,31 @@ impl<R: Read> Read for ZeroTail<R> {
     }
 }
 
-/// A reader that hashes what passes through it.
+/// A reader that hashes what passes through it, when asked to.
 struct HashingReader<R> {
     inner: R,
-    hash: sha2::Sha256,
+    hash: Option<sha2::Sha256>,
 }
 
 impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
+    fn new(inner: R, hash: bool) -> Self {
         HashingReader {
             inner,
-            hash: <sha2::Sha256 as sha2::Digest>::new(),
+            hash: hash.then(<sha2::Sha256 as sha2::Digest>::new),
         }
     }
 
-    fn digest(self) -> berth_model::Digest {
-        crate::content::digest_from_sha256(self.hash)
+    fn digest(self) -> Option<berth_model::Digest> {
+        self.hash.map(crate::content::digest_from_sha256)
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        if let Some(hash) = &mut self.hash {
+            sha2::Digest::update(hash, &buf[..n]);
+        }
         Ok(n)
     }
 }
