@@ -99,7 +99,10 @@ pub fn apply_layer(
         path: target.to_path_buf(),
         source,
     })?;
-    let mut stream = ZeroTail::new(HashingReader::new(decompress(reader)?, opts.compute_diff_id));
+    let mut stream = ZeroTail::new(HashingReader::new(
+        decompress(reader)?,
+        opts.compute_diff_id,
+    ));
     let mut applier = Applier {
         root,
         opts,

@@ -558,20 +558,33 @@ impl Repo {
         Ok(digest)
     }
 
-    /// The repository's tags.
+    /// The repository's tags, following `Link` pages.
     pub async fn tags(&self) -> Result<Vec<String>> {
-        let path = self.path("tags/list");
-        let response = self
-            .host
-            .send(&self.pull_scope(), |base, http| {
-                http.get(format!("{base}{path}"))
-            })
-            .await?;
-        let response = self.check(response, "tags").await?;
-        let bytes = transport::read_limited(response, 16 << 20, &self.host.registry).await?;
-        let list: TagList = serde_json::from_slice(&bytes)
-            .map_err(|e| ClientError::Invalid(format!("tag list of {}: {e}", self.name)))?;
-        Ok(list.tags)
+        let mut tags = Vec::new();
+        let mut next = Some(self.path("tags/list"));
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            pages += 1;
+            if pages > 10_000 {
+                return Err(ClientError::Invalid(format!(
+                    "the tag list of {} never ends",
+                    self.name
+                )));
+            }
+            let response = self
+                .host
+                .send(&self.pull_scope(), |base, http| {
+                    http.get(format!("{base}{path}"))
+                })
+                .await?;
+            let response = self.check(response, "tags").await?;
+            next = header_str(&response, "link").and_then(next_link);
+            let bytes = transport::read_limited(response, 16 << 20, &self.host.registry).await?;
+            let list: TagList = serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::Invalid(format!("tag list of {}: {e}", self.name)))?;
+            tags.extend(list.tags);
+        }
+        Ok(tags)
     }
 
     /// The absolute URL of a response's `Location`.
@@ -591,6 +604,30 @@ impl Repo {
     }
 }
 
+/// The target of a `Link: <path>; rel="next"` header, when it is a path on
+/// the same registry.
+fn next_link(link: &str) -> Option<String> {
+    let (target, params) = link.split_once(';')?;
+    let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+    (params.contains("rel=\"next\"") && target.starts_with("/v2/")).then(|| target.to_owned())
+}
+
 fn header_str<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn link_headers_name_the_next_page() {
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?n=2&last=b>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?n=2&last=b")
+        );
+        assert_eq!(next_link(r#"<https://elsewhere/v2/x>; rel="next""#), None);
+        assert_eq!(next_link(r#"</v2/a/tags/list>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+    }
 }

@@ -115,6 +115,17 @@ pub fn collect(root: &Path, options: &GcOptions) -> Result<GcReport, ApiError> {
     if options.dry_run {
         return Ok(report);
     }
+    // A push may have started using a blob since the mark: look again just
+    // before removing anything.
+    let mut garbage = garbage;
+    for (repo, digest) in &links {
+        if garbage.contains(digest)
+            && storage.link_age(repo, digest, SystemTime::now())? < options.grace
+        {
+            garbage.remove(digest);
+            report.blobs.retain(|(d, _)| d != digest);
+        }
+    }
     for (repo, digest) in links.iter().filter(|(_, d)| garbage.contains(d)) {
         storage.unlink_blob(repo, digest)?;
     }

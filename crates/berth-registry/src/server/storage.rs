@@ -296,6 +296,11 @@ impl Storage {
                         return Err(missing("layer", layer));
                     }
                 }
+                // A running gc spares blobs linked recently: mark these as
+                // just used, so it cannot sweep them from under this push.
+                for d in std::iter::once(&m.config).chain(&m.layers) {
+                    touch(&self.blob_link(name, &d.digest));
+                }
             }
             Manifest::Index(i) => {
                 for entry in &i.manifests {
@@ -502,6 +507,13 @@ fn write_link(path: &Path, data: &[u8]) -> Result<(), ApiError> {
         fs::create_dir_all(parent).map_err(ApiError::io)?;
     }
     atomic_write(path, data).map_err(ApiError::io)
+}
+
+/// Sets `path`'s modification time to now, if it exists.
+fn touch(path: &Path) {
+    if let Ok(f) = fs::File::options().append(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
 }
 
 fn remove_if_exists(path: &Path) -> Result<bool, ApiError> {

@@ -13,9 +13,11 @@ use clap::Args;
 use super::progress::{ProgressView, Verbs, short};
 use super::{Context, stdout_is_tty};
 
-/// Layer transfers at once (Docker's default is 3 down and 5 up; a
-/// registry on a fast link is limited by round trips, so berth uses more).
+/// Layer downloads at once (Docker's default is 3; a registry on a fast
+/// link is limited by round trips, so berth uses more).
 const CONCURRENCY: usize = 6;
+/// Blob uploads at once (Docker's default is 5).
+const UPLOAD_CONCURRENCY: usize = 8;
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -243,7 +245,7 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
             &target,
             &tag,
             &mount_from,
-            CONCURRENCY,
+            UPLOAD_CONCURRENCY,
             progress,
         )
         .await
