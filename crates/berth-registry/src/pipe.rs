@@ -45,6 +45,22 @@ where
     S: Stream<Item = Result<Bytes, E>>,
     E: Display,
 {
+    pipe_tee(writer, stream, limit, progress, &mut None).await
+}
+
+/// [`pipe`], also sending every chunk to `tee` while it takes them; a tee
+/// that goes away is dropped (set to `None`) and the transfer goes on.
+pub async fn pipe_tee<S, E>(
+    writer: Writer,
+    stream: S,
+    limit: Option<u64>,
+    progress: &(dyn Fn(u64) + Send + Sync),
+    tee: &mut Option<mpsc::Sender<Bytes>>,
+) -> (Writer, Result<(), PipeError>)
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: Display,
+{
     let (tx, mut rx) = mpsc::channel::<Bytes>(32);
     let sink = tokio::task::spawn_blocking(move || {
         let mut writer = writer;
@@ -67,6 +83,11 @@ where
                 if limit.is_some_and(|limit| offset > limit) {
                     received = Err(PipeError::TooLong(limit.unwrap_or_default()));
                     break;
+                }
+                if let Some(t) = tee.as_ref()
+                    && t.send(chunk.clone()).await.is_err()
+                {
+                    *tee = None;
                 }
                 if tx.send(chunk).await.is_err() {
                     break;

@@ -37,7 +37,7 @@ mod tests;
 
 use std::collections::HashSet;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use berth_model::{Digest, ErrorKind};
@@ -160,6 +160,22 @@ struct CommittedMeta {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ActiveMeta {
     parent: Option<Digest>,
+}
+
+/// The chain IDs of layers `0..=index`, checking that the layers and diff
+/// IDs go together.
+fn chains_upto(
+    layers: &[Descriptor],
+    diff_ids: &[Digest],
+    index: usize,
+) -> Result<Vec<Digest>, SnapshotError> {
+    if layers.len() != diff_ids.len() || index >= layers.len() {
+        return Err(SnapshotError::LayerCount {
+            layers: layers.len(),
+            diff_ids: diff_ids.len(),
+        });
+    }
+    Ok(chain_ids(&diff_ids[..=index]))
 }
 
 /// The chain IDs of a stack of diff IDs, base first.
@@ -391,13 +407,7 @@ impl Snapshotter {
         diff_ids: &[Digest],
         index: usize,
     ) -> Result<bool, SnapshotError> {
-        if layers.len() != diff_ids.len() || index >= layers.len() {
-            return Err(SnapshotError::LayerCount {
-                layers: layers.len(),
-                diff_ids: diff_ids.len(),
-            });
-        }
-        let chains = chain_ids(&diff_ids[..=index]);
+        let chains = chains_upto(layers, diff_ids, index)?;
         if self.has(&chains[index]) {
             return Ok(false);
         }
@@ -431,82 +441,104 @@ impl Snapshotter {
         chain: &Digest,
         parent: Option<&Digest>,
     ) -> Result<(), SnapshotError> {
-        let work = self
-            .dir
-            .join("tmp")
-            .join(format!("{}-{}", chain.hex(), std::process::id()));
-        let fs_dir = work.join("fs");
-        let result = (|| {
-            fs::create_dir_all(&work).map_err(io_err("create", &work))?;
-            // An uncompressed layer's blob digest is its diff ID, and the
-            // store holds only verified blobs: no need to hash it again.
-            let verified = layer.digest == *diff_id;
-            let options = ApplyOptions {
-                overlay_whiteouts: self.driver == Driver::Overlay,
-                compute_diff_id: !verified,
-                ..ApplyOptions::default()
-            };
-            match (self.driver, parent) {
-                (Driver::Copy, Some(parent)) => copy_tree(&self.path(parent), &fs_dir)?,
-                _ => fs::create_dir(&fs_dir).map_err(io_err("create", &fs_dir))?,
-            }
-            let blob = content.read(&layer.digest)?;
-            let stats = apply_layer(
-                io::BufReader::with_capacity(256 << 10, blob),
-                &fs_dir,
-                &options,
-            )
-            .map_err(|source| SnapshotError::Layer {
-                digest: layer.digest.clone(),
-                source,
-            })?;
-            if let Some(actual) = stats.diff_id
-                && actual != *diff_id
-            {
-                return Err(SnapshotError::DiffIdMismatch {
-                    digest: layer.digest.clone(),
-                    expected: diff_id.clone(),
-                    actual,
-                });
-            }
-            let meta = CommittedMeta {
-                chain_id: chain.clone(),
-                parent: parent.cloned(),
-                diff_id: diff_id.clone(),
-                size: stats.bytes,
-            };
-            let meta_path = work.join("meta.json");
-            berth_sys::fs::atomic_write(
-                &meta_path,
-                &serde_json::to_vec(&meta).expect("meta serialises"),
-            )
-            .map_err(io_err("write", &meta_path))?;
-            // Not synced (see `sync`): the marker, durable before the
-            // rename, says so until the data is known to be on disk.
-            let marker = self.dir.join("unsynced").join(chain.hex());
-            berth_sys::fs::atomic_write(&marker, boot_id().as_bytes())
-                .map_err(io_err("write", &marker))?;
-            let target = self.committed(chain);
-            match fs::rename(&work, &target) {
-                Ok(()) => {}
-                // Another unpack of the same layer won: its copy is as good.
-                Err(e)
-                    if target.exists()
-                        && matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) =>
-                {
-                    return remove_tree(&work);
-                }
-                Err(e) => return Err(io_err("rename", &work)(e)),
-            }
-            let parent_dir = self.dir.join("committed");
-            fs::File::open(&parent_dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err("fsync", &parent_dir))
-        })();
-        if result.is_err() {
-            let _ = remove_tree(&work);
+        let blob = content.read(&layer.digest)?;
+        self.stage(blob, layer, diff_id, chain, parent)?.publish()
+    }
+
+    /// Unpacks layer `index` from `reader` (the blob's bytes as they
+    /// arrive) into a staging directory; [`Staged::publish`] makes it a
+    /// snapshot, which the caller does only once the blob's digest is
+    /// verified. `None` when the layer is unpacked already. Only for
+    /// drivers that do not unpack in order ([`Snapshotter::unpacks_in_order`]).
+    pub fn stage_stream(
+        &self,
+        reader: impl Read,
+        layers: &[Descriptor],
+        diff_ids: &[Digest],
+        index: usize,
+    ) -> Result<Option<Staged<'_>>, SnapshotError> {
+        let chains = chains_upto(layers, diff_ids, index)?;
+        if self.has(&chains[index]) {
+            return Ok(None);
         }
-        result
+        let parent = index.checked_sub(1).map(|p| &chains[p]);
+        self.stage(
+            reader,
+            &layers[index],
+            &diff_ids[index],
+            &chains[index],
+            parent,
+        )
+        .map(Some)
+    }
+
+    /// Applies `layer` from `reader` into a fresh staging directory and
+    /// checks its diff ID (unless its blob digest is its diff ID, which the
+    /// blob's own verification covers).
+    fn stage(
+        &self,
+        reader: impl Read,
+        layer: &Descriptor,
+        diff_id: &Digest,
+        chain: &Digest,
+        parent: Option<&Digest>,
+    ) -> Result<Staged<'_>, SnapshotError> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let work =
+            self.dir
+                .join("tmp")
+                .join(format!("{}-{}-{seq}", chain.hex(), std::process::id()));
+        fs::create_dir_all(&work).map_err(io_err("create", &work))?;
+        // From here on, dropping the staged layer removes its directory.
+        let staged = Staged {
+            snapshots: self,
+            work,
+            chain: chain.clone(),
+            published: false,
+        };
+        let fs_dir = staged.work.join("fs");
+        let verified = layer.digest == *diff_id;
+        let options = ApplyOptions {
+            overlay_whiteouts: self.driver == Driver::Overlay,
+            compute_diff_id: !verified,
+            ..ApplyOptions::default()
+        };
+        match (self.driver, parent) {
+            (Driver::Copy, Some(parent)) => copy_tree(&self.path(parent), &fs_dir)?,
+            _ => fs::create_dir(&fs_dir).map_err(io_err("create", &fs_dir))?,
+        }
+        let stats = apply_layer(
+            io::BufReader::with_capacity(256 << 10, reader),
+            &fs_dir,
+            &options,
+        )
+        .map_err(|source| SnapshotError::Layer {
+            digest: layer.digest.clone(),
+            source,
+        })?;
+        if let Some(actual) = stats.diff_id
+            && actual != *diff_id
+        {
+            return Err(SnapshotError::DiffIdMismatch {
+                digest: layer.digest.clone(),
+                expected: diff_id.clone(),
+                actual,
+            });
+        }
+        let meta = CommittedMeta {
+            chain_id: chain.clone(),
+            parent: parent.cloned(),
+            diff_id: diff_id.clone(),
+            size: stats.bytes,
+        };
+        let meta_path = staged.work.join("meta.json");
+        berth_sys::fs::atomic_write(
+            &meta_path,
+            &serde_json::to_vec(&meta).expect("meta serialises"),
+        )
+        .map_err(io_err("write", &meta_path))?;
+        Ok(staged)
     }
 
     /// Creates the writable snapshot `key` over the committed chain
@@ -657,6 +689,51 @@ impl Snapshotter {
             removed.push(chain);
         }
         Ok(removed)
+    }
+}
+
+/// A layer unpacked into a staging directory, not yet a snapshot; removed
+/// when dropped unpublished.
+pub struct Staged<'a> {
+    snapshots: &'a Snapshotter,
+    work: PathBuf,
+    chain: Digest,
+    published: bool,
+}
+
+impl Staged<'_> {
+    /// Makes the staged layer a committed snapshot. Another unpack of the
+    /// same layer that got there first is as good: this one is dropped.
+    pub fn publish(mut self) -> Result<(), SnapshotError> {
+        let dir = &self.snapshots.dir;
+        // Not synced (see `Snapshotter::sync`): the marker, durable before
+        // the rename, says so until the data is known to be on disk.
+        let marker = dir.join("unsynced").join(self.chain.hex());
+        berth_sys::fs::atomic_write(&marker, boot_id().as_bytes())
+            .map_err(io_err("write", &marker))?;
+        let target = self.snapshots.committed(&self.chain);
+        match fs::rename(&self.work, &target) {
+            Ok(()) => self.published = true,
+            Err(e)
+                if target.exists()
+                    && matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(io_err("rename", &self.work)(e)),
+        }
+        let committed = dir.join("committed");
+        fs::File::open(&committed)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("fsync", &committed))
+    }
+}
+
+impl Drop for Staged<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = remove_tree(&self.work);
+        }
     }
 }
 

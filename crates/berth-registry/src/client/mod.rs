@@ -31,7 +31,7 @@ pub use credentials::{CredentialStore, Credentials};
 pub use error::ClientError;
 use transport::Host;
 
-use crate::pipe::{PipeError, pipe};
+use crate::pipe::{PipeError, pipe_tee};
 use crate::wire::{CONTENT_DIGEST, TagList};
 
 type Result<T, E = ClientError> = std::result::Result<T, E>;
@@ -309,6 +309,24 @@ impl Repo {
         store: &ContentStore,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<()> {
+        self.fetch_blob_tee(descriptor, store, progress, None)
+            .await
+            .map(drop)
+    }
+
+    /// [`Repo::fetch_blob`], also sending the blob's bytes to `tee` as they
+    /// arrive (to unpack a layer while it downloads). `Ok(true)` when the
+    /// tee received the whole blob, in one piece from its first byte; it
+    /// gets nothing when the download resumes an earlier one, and stops
+    /// getting bytes when a retry resumes this one.
+    pub async fn fetch_blob_tee(
+        &self,
+        descriptor: &Descriptor,
+        store: &ContentStore,
+        progress: &(dyn Fn(u64) + Send + Sync),
+        tee: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    ) -> Result<bool> {
+        let mut tee = tee;
         let expected = (descriptor.digest.clone(), descriptor.size);
         let reference = format!(
             "fetch-{}-{}",
@@ -331,7 +349,7 @@ impl Repo {
                 Ok(w) => break w,
                 Err(berth_image::ContentError::Locked { .. }) => {
                     if store.info(&descriptor.digest)?.is_some() {
-                        return Ok(());
+                        return Ok(false);
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
@@ -340,8 +358,16 @@ impl Repo {
         };
         let path = self.path(&format!("blobs/{}", descriptor.digest));
         let mut last_error = None;
+        if writer.offset() > 0 {
+            // Resuming an earlier download: the tee would miss its start.
+            tee = None;
+        }
+        let mut whole = tee.is_some();
         for _ in 0..FETCH_ATTEMPTS {
             let base_offset = writer.offset();
+            if base_offset > 0 && tee.take().is_some() {
+                whole = false;
+            }
             if base_offset >= descriptor.size {
                 break;
             }
@@ -387,7 +413,17 @@ impl Repo {
             let start = writer.offset();
             let remaining = descriptor.size - start;
             let report = |n: u64| progress(start + n);
-            let (w, result) = pipe(writer, response.bytes_stream(), Some(remaining), &report).await;
+            let (w, result) = pipe_tee(
+                writer,
+                response.bytes_stream(),
+                Some(remaining),
+                &report,
+                &mut tee,
+            )
+            .await;
+            if tee.is_none() {
+                whole = false;
+            }
             writer = w;
             match result {
                 Ok(()) => break,
@@ -425,7 +461,9 @@ impl Repo {
                 }
                 e => ClientError::Content(e),
             })?;
-        Ok(())
+        // The tee is closed (dropped) before the caller hears the result.
+        drop(tee);
+        Ok(whole)
     }
 
     /// Asks the registry to link blob `digest` from repository `from` on

@@ -25,9 +25,21 @@ pub struct Pulled {
     pub downloaded: Vec<Digest>,
 }
 
+/// Where a pull can send a layer's bytes as they arrive, to unpack it
+/// while it downloads.
+pub trait LayerSink: Send + Sync {
+    /// A layer's download starts: a channel for its bytes, or `None`.
+    fn begin(&self, layer: &Descriptor) -> Option<tokio::sync::mpsc::Sender<bytes::Bytes>>;
+    /// The layer's blob is stored and verified; `whole` says whether every
+    /// byte of it went through the channel (a resumed download does not).
+    /// Called on a blocking thread; the layer's `Done` event follows.
+    fn finish(&self, layer: &Descriptor, whole: bool);
+}
+
 /// Pulls `reference` for `platform` from `repo` into `store`, with at
 /// most `concurrency` layer downloads at once. Blobs already in the store
-/// are not downloaded again.
+/// are not downloaded again. With a `sink`, each layer's bytes also go to
+/// it as they arrive.
 pub async fn pull(
     repo: &Repo,
     store: &ContentStore,
@@ -35,6 +47,7 @@ pub async fn pull(
     platform: &Platform,
     concurrency: usize,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
+    sink: Option<Arc<dyn LayerSink>>,
 ) -> Result<Pulled> {
     let wanted = match reference.digest() {
         Some(d) => d.to_string(),
@@ -118,6 +131,7 @@ pub async fn pull(
     let downloaded = missing.iter().map(|l| l.digest.clone()).collect();
     let downloads = futures_util::stream::iter(missing.into_iter().map(|layer| {
         let progress = progress.clone();
+        let sink = sink.clone();
         async move {
             let digest = layer.digest.clone();
             let total = layer.size;
@@ -132,7 +146,14 @@ pub async fn pull(
                     })
                 }
             };
-            repo.fetch_blob(&layer, store, &report).await?;
+            let tee = sink.as_ref().and_then(|s| s.begin(&layer));
+            let whole = repo.fetch_blob_tee(&layer, store, &report, tee).await?;
+            if let Some(sink) = sink.clone() {
+                let layer = layer.clone();
+                tokio::task::spawn_blocking(move || sink.finish(&layer, whole))
+                    .await
+                    .expect("the sink does not panic");
+            }
             progress(Progress::Done { digest });
             Ok::<(), ClientError>(())
         }

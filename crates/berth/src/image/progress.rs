@@ -33,6 +33,8 @@ pub struct Verbs {
     pub done: &'static str,
     /// Present already: `Already exists` / `Layer already exists`.
     pub exists: &'static str,
+    /// A status no later event replaces (`Pull complete`).
+    pub last: Option<&'static str>,
 }
 
 #[derive(Default)]
@@ -89,7 +91,9 @@ impl ProgressView {
     /// Sets the status line of `id`.
     pub fn set(&self, id: &str, status: String) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.lines.get(id) == Some(&status) {
+        let current = state.lines.get(id);
+        if current == Some(&status) || current.is_some_and(|c| Some(c.as_str()) == self.verbs.last)
+        {
             return;
         }
         if !state.lines.contains_key(id) {

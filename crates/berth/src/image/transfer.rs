@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use berth_model::{ImageRef, Platform};
-use berth_registry::client::pull::pull as pull_image;
+use berth_registry::client::pull::{LayerSink, pull as pull_image};
 use berth_registry::client::push::push as push_image;
 use berth_registry::client::{CredentialStore, Credentials, Progress};
 use clap::Args;
@@ -126,15 +126,22 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
             moving: "Downloading",
             done: "Download complete",
             exists: "Already exists",
+            last: Some("Pull complete"),
         },
     ));
     // Layers are unpacked as their downloads finish, on a thread of their
     // own, so unpacking overlaps the transfer.
     let (events, unpacker) = spawn_unpacker(ctx, view.clone(), args.quiet);
+    // With overlay, a layer is unpacked from its bytes as they arrive.
+    let streamer = Arc::new(StreamUnpack::new(ctx, view.clone(), args.quiet));
     let progress: Arc<dyn Fn(Progress) + Send + Sync> = {
         let display = reporter(&view, args.quiet);
         let events = std::sync::Mutex::new(events);
+        let streamer = streamer.clone();
         Arc::new(move |event: Progress| {
+            if let Progress::Resolved { layers, diff_ids } = &event {
+                streamer.plan(layers, diff_ids);
+            }
             let forward = matches!(
                 event,
                 Progress::Resolved { .. } | Progress::Done { .. } | Progress::Exists { .. }
@@ -154,9 +161,11 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
             &platform,
             CONCURRENCY,
             progress,
+            Some(streamer.clone() as Arc<dyn LayerSink>),
         )
         .await
     });
+    drop(streamer);
     // The progress callback (and with it the channel) is gone: the
     // unpacker finishes what it was given.
     let unpacked = unpacker
@@ -225,6 +234,7 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
             moving: "Pushing",
             done: "Pushed",
             exists: "Layer already exists",
+            last: None,
         },
     ));
     if !args.quiet {
@@ -261,6 +271,120 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
         println!("{reference}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Unpacks overlay layers from their bytes while they download: each layer
+/// gets a thread applying the stream into a staging directory, published
+/// only once the blob is verified and the stream was the whole blob
+/// (otherwise the unpacker thread unpacks it from the store as usual).
+struct StreamUnpack {
+    snapshots: berth_image::snapshot::Snapshotter,
+    view: Arc<ProgressView>,
+    quiet: bool,
+    plan: std::sync::Mutex<Option<(Vec<berth_image::Descriptor>, Vec<berth_model::Digest>)>>,
+    #[allow(clippy::type_complexity)]
+    running: std::sync::Mutex<
+        Vec<(
+            berth_model::Digest,
+            std::sync::mpsc::Sender<bool>,
+            std::thread::JoinHandle<bool>,
+        )>,
+    >,
+}
+
+impl StreamUnpack {
+    fn new(ctx: &Context, view: Arc<ProgressView>, quiet: bool) -> StreamUnpack {
+        StreamUnpack {
+            snapshots: ctx.snapshots.clone(),
+            view,
+            quiet,
+            plan: Default::default(),
+            running: Default::default(),
+        }
+    }
+
+    fn plan(&self, layers: &[berth_image::Descriptor], diff_ids: &[berth_model::Digest]) {
+        *self.plan.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((layers.to_vec(), diff_ids.to_vec()));
+    }
+}
+
+impl LayerSink for StreamUnpack {
+    fn begin(
+        &self,
+        layer: &berth_image::Descriptor,
+    ) -> Option<tokio::sync::mpsc::Sender<bytes::Bytes>> {
+        if self.snapshots.unpacks_in_order() {
+            return None;
+        }
+        let (layers, diff_ids) = self
+            .plan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let index = layers.iter().position(|l| l.digest == layer.digest)?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+        let (decide, decision) = std::sync::mpsc::channel::<bool>();
+        let snapshots = self.snapshots.clone();
+        let handle = std::thread::spawn(move || {
+            let reader = ChannelReader {
+                rx,
+                chunk: bytes::Bytes::new(),
+            };
+            let staged = snapshots.stage_stream(reader, &layers, &diff_ids, index);
+            // Publish only what the verified blob was, whole.
+            match (staged, decision.recv()) {
+                (Ok(Some(staged)), Ok(true)) => staged.publish().is_ok(),
+                _ => false,
+            }
+        });
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((layer.digest.clone(), decide, handle));
+        Some(tx)
+    }
+
+    fn finish(&self, layer: &berth_image::Descriptor, whole: bool) {
+        let entry = {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            running
+                .iter()
+                .position(|(d, _, _)| *d == layer.digest)
+                .map(|i| running.swap_remove(i))
+        };
+        if let Some((digest, decide, handle)) = entry {
+            if !self.quiet {
+                self.view
+                    .set(&short(&digest), "Download complete".to_owned());
+            }
+            let _ = decide.send(whole);
+            if handle.join().unwrap_or(false) && !self.quiet {
+                self.view.set(&short(&digest), "Pull complete".to_owned());
+            }
+        }
+    }
+}
+
+/// The bytes of a channel as a blocking reader.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    chunk: bytes::Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.chunk = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        bytes::Buf::advance(&mut self.chunk, n);
+        Ok(n)
+    }
 }
 
 /// A thread that unpacks the layers of the image being pulled as their
