@@ -439,3 +439,39 @@ fn chunked_pushes_and_private_cas() {
         env.ok(&["images", "-q"]).lines().next().unwrap().to_owned() + "\n"
     );
 }
+
+#[test]
+fn all_tags_push_and_pull() {
+    require_program!("skopeo");
+    let registry = RegistryProcess::berth(berth(), &[]);
+    let env = Env::new();
+    let addr = &registry.addr;
+    seed(addr, "seed/busybox:v1", env.path());
+    env.ok(&["pull", &format!("{addr}/seed/busybox:v1")]);
+    for tag in ["v1", "v2", "latest"] {
+        env.ok(&[
+            "tag",
+            &format!("{addr}/seed/busybox:v1"),
+            &format!("{addr}/all/busybox:{tag}"),
+        ]);
+    }
+    let tagged = env.run(&["push", "-a", &format!("{addr}/all/busybox:v1")]);
+    assert!(
+        text(&tagged.stderr).contains("tag can't be used with --all-tags"),
+        "{}",
+        text(&tagged.stderr)
+    );
+    let pushed = env.ok(&["push", "--all-tags", &format!("{addr}/all/busybox")]);
+    assert_eq!(pushed.matches(": digest: sha256:").count(), 3, "{pushed}");
+
+    let fresh = Env::new();
+    let pulled = fresh.ok(&["pull", "-a", &format!("{addr}/all/busybox")]);
+    assert!(
+        pulled.ends_with(&format!("{addr}/all/busybox\n")),
+        "{pulled}"
+    );
+    let tags = fresh.ok(&["images", "--format", "{{.Tag}}"]);
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["latest", "v1", "v2"]);
+}

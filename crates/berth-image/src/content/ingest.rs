@@ -26,6 +26,8 @@ pub struct IngestStatus {
     pub offset: u64,
     /// The digest and size it was announced to end with, if any.
     pub expected: Option<(Digest, u64)>,
+    /// When its data last changed.
+    pub updated: std::time::SystemTime,
 }
 
 /// The on-disk form of an ingest's expected digest and size.
@@ -78,10 +80,10 @@ impl ContentStore {
                 continue;
             }
             let dir = entry.path();
-            let offset = match fs::metadata(dir.join("data")) {
-                Ok(m) => m.len(),
+            let (offset, updated) = match fs::metadata(dir.join("data")) {
+                Ok(m) => (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)),
                 // Committed or aborted while we looked.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => (0, std::time::UNIX_EPOCH),
                 Err(e) => return Err(ContentError::io("stat", dir.join("data"))(e)),
             };
             let expected = read_expected(&dir)?.map(|e| (e.digest, e.size));
@@ -89,6 +91,7 @@ impl ContentStore {
                 reference,
                 offset,
                 expected,
+                updated,
             });
         }
         out.sort_by(|a, b| a.reference.cmp(&b.reference));

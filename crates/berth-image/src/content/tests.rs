@@ -121,8 +121,10 @@ fn a_dropped_writer_is_resumed_at_its_offset() {
             reference: "pull-layer".into(),
             offset: 70_000,
             expected: expected.clone(),
+            updated: status[0].updated,
         }]
     );
+    assert!(status[0].updated > std::time::UNIX_EPOCH);
     assert_eq!(
         store.info(&want).unwrap(),
         None,

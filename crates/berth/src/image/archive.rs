@@ -498,6 +498,14 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<ExitCode, String> {
         }
     }
     let reclaimed = before.saturating_sub(stored()?);
+    // Downloads abandoned a day ago or more will not be resumed.
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(24 * 3600);
+    for ingest in ctx.content.ingests().map_err(|e| e.to_string())? {
+        if ingest.updated < day_ago {
+            // One a live writer holds is Locked: left alone.
+            let _ = ctx.content.abort(&ingest.reference);
+        }
+    }
     if !removed_lines.is_empty() {
         println!("Deleted Images:");
         for line in removed_lines {

@@ -77,6 +77,16 @@ pub fn parse_ref(name: &str) -> Result<ImageRef, String> {
     Ok(reference)
 }
 
+/// `name` for `--all-tags`: a repository, without tag or digest (which
+/// parsing would otherwise default to `latest`).
+fn repository_only(name: &str) -> Result<ImageRef, String> {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if name.contains('@') || last.contains(':') {
+        return Err("tag can't be used with --all-tags/-a".into());
+    }
+    ImageRef::parse(name).map_err(|e| format!("invalid reference format: {e}"))
+}
+
 /// The tag of `reference`, or its digest.
 fn tag_or_digest(reference: &ImageRef) -> String {
     match (reference.tag(), reference.digest()) {
@@ -102,16 +112,45 @@ fn registry_of(server: Option<&str>) -> String {
 }
 
 pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
-    if args.all_tags {
-        return Err("--all-tags is not supported yet; pull each tag by name".into());
-    }
-    let reference = parse_ref(&args.name)?;
     let platform = match &args.platform {
         Some(p) => Platform::parse(p).map_err(|e| e.to_string())?,
         None => Platform::host(),
     };
+    if !args.all_tags {
+        let reference = parse_ref(&args.name)?;
+        pull_one(ctx, &reference, &platform, args.quiet)?;
+        println!("{reference}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Every tag of the repository, one after the other, as Docker does.
+    let named = repository_only(&args.name)?;
+    let client = ctx.client();
+    let repo = client
+        .repo(named.domain(), named.path())
+        .map_err(|e| e.to_string())?;
+    let tags = super::block_on(repo.tags())?.map_err(|e| e.to_string())?;
+    if tags.is_empty() {
+        return Err(format!("{} has no tags", named.repository()));
+    }
+    for tag in tags {
+        let reference = named.with_tag(&tag).map_err(|e| e.to_string())?;
+        pull_one(ctx, &reference, &platform, args.quiet)?;
+    }
+    println!("{}", named.repository());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pulls one reference, printing Docker's progress and status lines.
+fn pull_one(
+    ctx: &Context,
+    reference: &ImageRef,
+    platform: &Platform,
+    quiet: bool,
+) -> Result<(), String> {
+    let reference = reference.clone();
+    let platform = platform.clone();
     let tag_or_digest = tag_or_digest(&reference);
-    if !args.quiet {
+    if !quiet {
         println!("{tag_or_digest}: Pulling from {}", reference.path());
     }
     let client = ctx.client();
@@ -131,11 +170,11 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
     ));
     // Layers are unpacked as their downloads finish, on a thread of their
     // own, so unpacking overlaps the transfer.
-    let (events, unpacker) = spawn_unpacker(ctx, view.clone(), args.quiet);
+    let (events, unpacker) = spawn_unpacker(ctx, view.clone(), quiet);
     // With overlay, a layer is unpacked from its bytes as they arrive.
-    let streamer = Arc::new(StreamUnpack::new(ctx, view.clone(), args.quiet));
+    let streamer = Arc::new(StreamUnpack::new(ctx, view.clone(), quiet));
     let progress: Arc<dyn Fn(Progress) + Send + Sync> = {
-        let display = reporter(&view, args.quiet);
+        let display = reporter(&view, quiet);
         let events = std::sync::Mutex::new(events);
         let streamer = streamer.clone();
         Arc::new(move |event: Progress| {
@@ -176,7 +215,7 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
     // Anything the unpacker did not get to (an interrupted earlier pull
     // left it packed): unpack now.
     ctx.unpack(&pulled.target, |layer, fresh| {
-        if fresh && !args.quiet {
+        if fresh && !quiet {
             view.set(&short(&layer.digest), "Pull complete".to_owned());
         }
     })?;
@@ -184,7 +223,7 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
     ctx.images
         .put(&reference, pulled.target.clone())
         .map_err(|e| e.to_string())?;
-    if !args.quiet {
+    if !quiet {
         println!("Digest: {}", pulled.target.digest);
         let up_to_date = previous.is_some_and(|p| p.target.digest == pulled.target.digest);
         if up_to_date {
@@ -196,15 +235,38 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
             );
         }
     }
-    println!("{reference}");
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
-    if args.all_tags {
-        return Err("--all-tags is not supported yet; push each tag by name".into());
+    if !args.all_tags {
+        push_one(ctx, &parse_ref(&args.name)?, args.quiet)?;
+        return Ok(ExitCode::SUCCESS);
     }
-    let reference = parse_ref(&args.name)?;
+    // Every local tag of the repository.
+    let named = repository_only(&args.name)?;
+    let tagged: Vec<ImageRef> = ctx
+        .images
+        .list()
+        .into_iter()
+        .map(|(r, _)| r)
+        .filter(|r| r.repository() == named.repository() && r.tag().is_some())
+        .collect();
+    if tagged.is_empty() {
+        return Err(format!(
+            "An image does not exist locally with the tag: {}",
+            named.familiar()
+        ));
+    }
+    for reference in &tagged {
+        push_one(ctx, reference, args.quiet)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes one reference, printing Docker's progress and digest lines.
+fn push_one(ctx: &Context, reference: &ImageRef, quiet: bool) -> Result<(), String> {
+    let reference = reference.clone();
     let Some(record) = ctx.images.get(&reference) else {
         return Err(format!(
             "An image does not exist locally with the tag: {}",
@@ -223,7 +285,7 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
         .filter(|r| r.domain() == reference.domain() && r.path() != reference.path())
         .map(|r| r.path().to_owned())
         .collect();
-    if !args.quiet {
+    if !quiet {
         println!("The push refers to repository [{}]", reference.repository());
     }
     let view = Arc::new(ProgressView::new(
@@ -237,12 +299,12 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
             last: None,
         },
     ));
-    if !args.quiet {
+    if !quiet {
         for layer in layers.iter().rev() {
             view.set(&short(layer), "Preparing".to_owned());
         }
     }
-    let progress = reporter(&view, args.quiet);
+    let progress = reporter(&view, quiet);
     let client = ctx.client();
     let repo = client
         .repo(reference.domain(), reference.path())
@@ -262,7 +324,7 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
         .await
     })?
     .map_err(|e| e.to_string())?;
-    if !args.quiet {
+    if !quiet {
         println!(
             "{tag}: digest: {} size: {}",
             pushed.target.digest, pushed.target.size
@@ -270,7 +332,7 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
     } else {
         println!("{reference}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Unpacks overlay layers from their bytes while they download: each layer
