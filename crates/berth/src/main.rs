@@ -3,6 +3,7 @@
 //! One binary. Invoked as `berth-runtime` (a link or copy under that name)
 //! it is a drop-in for runc; otherwise its first argument picks the tool.
 
+mod daemon;
 mod format;
 mod image;
 mod registry;
@@ -41,6 +42,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// The engine: the Docker Engine API on a unix socket.
+    Daemon(daemon::DaemonArgs),
     /// Manage images.
     Image {
         #[command(subcommand)]
@@ -75,6 +78,21 @@ enum Command {
     },
 }
 
+/// Resolves when the process is asked to stop (SIGTERM or SIGINT): the
+/// servers' graceful shutdown.
+pub async fn terminated() {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        // Without a handler only ctrl-c stops the server.
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let argv0 = args
@@ -94,6 +112,7 @@ fn main() -> ExitCode {
     let root = cli.data_root;
     match cli.command {
         Command::Runtime { .. } => unreachable!("handled above"),
+        Command::Daemon(args) => daemon::main(root, args),
         Command::Image { command } => image::main(root, command),
         Command::Images(args) => image::main(root, image::ImageCommand::Ls(args)),
         Command::Pull(args) => image::main(root, image::ImageCommand::Pull(args)),

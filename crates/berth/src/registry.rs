@@ -126,16 +126,7 @@ fn serve(
             "berth registry: serving {scheme}://{local} from {}",
             root.display()
         );
-        let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        };
-        server::serve(listener, registry, tls, shutdown)
+        server::serve(listener, registry, tls, crate::terminated())
             .await
             .map_err(|e| e.to_string())
     })

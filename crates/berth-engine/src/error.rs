@@ -1,0 +1,56 @@
+//! Errors as the Engine API answers them.
+
+use axum::body::Body;
+use axum::http::{Response, StatusCode, header};
+use berth_api::ErrorResponse;
+use berth_model::ErrorKind;
+
+/// An error answered to an API client: a class and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineError {
+    /// The class, which picks the status.
+    pub kind: ErrorKind,
+    /// Docker's `message`.
+    pub message: String,
+}
+
+impl EngineError {
+    /// A malformed request (400).
+    pub fn bad_request(message: impl Into<String>) -> EngineError {
+        EngineError {
+            kind: ErrorKind::InvalidArgument,
+            message: message.into(),
+        }
+    }
+
+    /// Something that does not exist (404).
+    pub fn not_found(message: impl Into<String>) -> EngineError {
+        EngineError {
+            kind: ErrorKind::NotFound,
+            message: message.into(),
+        }
+    }
+
+    /// The error as Docker's JSON body with its status.
+    pub fn into_response(self) -> Response<Body> {
+        let status = StatusCode::from_u16(self.kind.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&ErrorResponse {
+            message: self.message,
+        })
+        .expect("errors serialise");
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+impl axum::response::IntoResponse for EngineError {
+    fn into_response(self) -> axum::response::Response {
+        EngineError::into_response(self)
+    }
+}

@@ -1,0 +1,150 @@
+//! berth's engine: the Docker Engine API on a unix socket.
+//!
+//! [`Engine::router`] is the API as an axum router; [`serve`] runs it on a
+//! listener. Every request first has its `/v1.NN` prefix checked and
+//! stripped ([`berth_api::version`]), so routes are written once; every
+//! response carries Docker's `Api-Version`, `Ostype` and `Server` headers;
+//! every error is Docker's `{"message": ...}` with the status its class
+//! calls for. Today the engine answers the handshake (`/_ping`,
+//! `/version`); images, containers, volumes and events come next.
+#![deny(missing_docs)]
+
+mod error;
+mod system;
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, Uri, header};
+use axum::routing::get;
+use berth_api::version::{MAX_API_VERSION, split_path};
+use tower::ServiceExt;
+
+pub use error::EngineError;
+
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where images, containers and volumes live.
+    pub data_root: PathBuf,
+    /// Where runtime state (sockets, shims) lives.
+    pub exec_root: PathBuf,
+}
+
+/// The engine's shared state.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+}
+
+impl Engine {
+    /// An engine over `config`'s roots.
+    pub fn new(config: EngineConfig) -> Arc<Engine> {
+        Arc::new(Engine { config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The Engine API, without version handling (see [`api`]).
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/_ping", get(system::ping).head(system::ping_head))
+            .route("/version", get(system::version))
+            .fallback(system::not_found)
+            .with_state(self.clone())
+    }
+}
+
+/// The Engine API as a service: checks and strips the version prefix,
+/// then routes, then adds the headers every response carries.
+pub async fn api(router: Router, mut request: Request<Body>) -> Result<Response<Body>, Infallible> {
+    let path = request.uri().path().to_owned();
+    let response = match split_path(&path) {
+        Err(e) => EngineError::bad_request(e.to_string()).into_response(),
+        Ok((_, rest)) => {
+            if rest != path {
+                let mut parts = request.uri().clone().into_parts();
+                let query = request
+                    .uri()
+                    .query()
+                    .map(|q| format!("?{q}"))
+                    .unwrap_or_default();
+                parts.path_and_query = format!("{rest}{query}").parse().ok();
+                if let Ok(uri) = Uri::from_parts(parts) {
+                    *request.uri_mut() = uri;
+                }
+            }
+            match router.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+    };
+    Ok(with_headers(response))
+}
+
+fn with_headers(mut response: Response<Body>) -> Response<Body> {
+    let headers = response.headers_mut();
+    headers.insert(
+        "api-version",
+        HeaderValue::from_static(api_version_header()),
+    );
+    headers.insert("ostype", HeaderValue::from_static("linux"));
+    headers.insert("docker-experimental", HeaderValue::from_static("false"));
+    headers.insert(
+        header::SERVER,
+        HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
+    response
+}
+
+/// `MAX_API_VERSION` as a static header value.
+fn api_version_header() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| MAX_API_VERSION.to_string())
+}
+
+/// Serves `engine` on `listener` until `shutdown` resolves, one task per
+/// connection.
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    engine: Arc<Engine>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = engine.router();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let router = router.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    api(router.clone(), request.map(Body::new))
+                });
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            if let Err(e) = builder
+                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, "API connection ended with an error");
+            }
+        });
+    }
+}

@@ -1,0 +1,151 @@
+//! `berth daemon` and the Engine API handshake, driven by the real docker
+//! CLI (DOCKER_HOST at the daemon's socket) and by raw HTTP on the socket.
+
+mod common;
+
+use common::{berth, text};
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_testkit::peer::run_with_timeout;
+
+/// A daemon on a socket of its own, killed when dropped.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("berth.sock");
+        let child = Command::new(berth())
+            .arg("daemon")
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--exec-root")
+            .arg(dir.path().join("run"))
+            .env("BERTH_DATA_ROOT", dir.path().join("data"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+
+    /// A raw HTTP/1.1 exchange: the status line, headers and body.
+    fn request(&self, method: &str, path: &str) -> (u16, String, String) {
+        http(&self.socket, method, path)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http(socket: &Path, method: &str, path: &str) -> (u16, String, String) {
+    let mut conn = UnixStream::connect(socket).unwrap();
+    write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+#[test]
+fn the_docker_cli_negotiates_with_the_daemon() {
+    let docker = Path::new("/usr/local/bin/docker");
+    let daemon = Daemon::start();
+    if !docker.exists() {
+        eprintln!("docker CLI part skipped: /usr/local/bin/docker is missing");
+    } else {
+        let out = run_with_timeout(
+            Command::new(docker)
+                .arg("-H")
+                .arg(format!("unix://{}", daemon.socket.display()))
+                .args(["version", "--format", "{{.Server.Version}}|{{.Server.APIVersion}}|{{.Server.MinAPIVersion}}|{{.Server.Os}}"]),
+            Duration::from_secs(30),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout).trim(),
+            format!("{}|1.50|1.41|linux", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    let (status, head, body) = daemon.request("GET", "/_ping");
+    assert_eq!((status, body.as_str()), (200, "OK"));
+    assert!(
+        head.contains("api-version: 1.50") && head.contains("ostype: linux"),
+        "{head}"
+    );
+    assert_eq!(daemon.request("HEAD", "/_ping").0, 200);
+    let (status, _, body) = daemon.request("GET", "/v1.45/version");
+    assert_eq!(status, 200);
+    let version: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(version["ApiVersion"], "1.50");
+
+    // Docker's errors: a version out of range, an unknown endpoint.
+    let (status, _, body) = daemon.request("GET", "/v1.99/version");
+    assert_eq!(status, 400);
+    let message: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        message["message"].as_str().unwrap().contains("too new"),
+        "{body}"
+    );
+    let (status, _, body) = daemon.request("GET", "/v1.30/version");
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = daemon.request("GET", "/no/such/endpoint");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"message":"page not found"}"#)
+    );
+}
+
+#[test]
+fn a_second_daemon_on_the_same_socket_is_refused() {
+    let daemon = Daemon::start();
+    let out = run_with_timeout(
+        Command::new(berth())
+            .arg("daemon")
+            .arg("-H")
+            .arg(format!("unix://{}", daemon.socket.display()))
+            .env("BERTH_DATA_ROOT", daemon._dir.path().join("data2")),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("another daemon is listening"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The first one still answers.
+    assert_eq!(daemon.request("GET", "/_ping").0, 200);
+}
