@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod images;
 mod system;
 
 use std::convert::Infallible;

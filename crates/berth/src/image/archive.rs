@@ -413,7 +413,7 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> Result<ExitCode, String> {
             let size = sizes.get(i).copied().unwrap_or(0);
             json!({
                 "ID": image,
-                "CreatedSince": super::list::since(h.created.as_deref()),
+                "CreatedSince": berth_engine::images::since(h.created.as_deref()),
                 "CreatedAt": h.created.clone().unwrap_or_default(),
                 "CreatedBy": created_by,
                 "Size": if args.human { human_size(size) } else { size.to_string() },
