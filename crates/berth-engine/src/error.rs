@@ -31,6 +31,14 @@ impl EngineError {
         }
     }
 
+    /// A failure of berth itself (500).
+    pub fn internal(message: impl Into<String>) -> EngineError {
+        EngineError {
+            kind: ErrorKind::Internal,
+            message: message.into(),
+        }
+    }
+
     /// The error as Docker's JSON body with its status.
     pub fn into_response(self) -> Response<Body> {
         let status = StatusCode::from_u16(self.kind.http_status())

@@ -6,7 +6,9 @@
 //! response carries Docker's `Api-Version`, `Ostype` and `Server` headers;
 //! every error is Docker's `{"message": ...}` with the status its class
 //! calls for. Today the engine answers the handshake (`/_ping`,
-//! `/version`); images, containers, volumes and events come next.
+//! `/version`) and the image endpoints that read and name images (list,
+//! inspect, history, tag, delete); pulls, containers, volumes and events
+//! come next.
 #![deny(missing_docs)]
 
 mod error;
@@ -57,6 +59,8 @@ impl Engine {
         Router::new()
             .route("/_ping", get(system::ping).head(system::ping_head))
             .route("/version", get(system::version))
+            .route("/images/json", get(images::api::list))
+            .route("/images/{*rest}", axum::routing::any(images::api::by_name))
             .fallback(system::not_found)
             .with_state(self.clone())
     }

@@ -54,6 +54,23 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    fn data_root(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// The docker CLI pointed at this daemon.
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        run_with_timeout(
+            Command::new("/usr/local/bin/docker")
+                .arg("-H")
+                .arg(format!("unix://{}", self.socket.display()))
+                .args(args),
+            Duration::from_secs(30),
+        )
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -148,4 +165,97 @@ fn a_second_daemon_on_the_same_socket_is_refused() {
     );
     // The first one still answers.
     assert_eq!(daemon.request("GET", "/_ping").0, 200);
+}
+
+#[test]
+fn the_docker_cli_lists_tags_inspects_and_removes_images() {
+    if !Path::new("/usr/local/bin/docker").exists() {
+        eprintln!("skipped: /usr/local/bin/docker is missing");
+        return;
+    }
+    let daemon = Daemon::start();
+    // An image in the daemon's data root, made by berth's own import.
+    let rootfs = daemon._dir.path().join("rootfs.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(berth_testkit::busybox_rootfs())
+        .arg("-cf")
+        .arg(&rootfs)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let imported = run_with_timeout(
+        Command::new(berth())
+            .args(["import", "-c", "CMD [\"sh\"]", "-m", "made by the test"])
+            .arg(&rootfs)
+            .arg("local/busybox:v1")
+            .env("BERTH_DATA_ROOT", daemon.data_root()),
+        Duration::from_secs(60),
+    );
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let id = text(&imported.stdout).trim().to_owned();
+
+    let ok = |args: &[&str]| {
+        let out = daemon.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    let listing = ok(&["images"]);
+    assert!(listing.starts_with("REPOSITORY"), "{listing}");
+    assert!(
+        listing.contains("local/busybox") && listing.contains(&id[7..19]),
+        "{listing}"
+    );
+    ok(&["tag", "local/busybox:v1", "local/busybox:v2"]);
+    let names = ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort();
+    assert_eq!(names, ["local/busybox:v1", "local/busybox:v2"]);
+    assert_eq!(
+        ok(&["images", "-q", "--no-trunc"]),
+        format!("{id}\n{id}\n"),
+        "one line per tag, as Docker"
+    );
+    let inspected = ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}}|{{.Os}}|{{json .Config.Cmd}}",
+        "local/busybox:v2",
+    ]);
+    assert_eq!(inspected.trim(), format!("{id}|linux|[\"sh\"]"));
+    let history = ok(&["history", "local/busybox:v1"]);
+    assert!(history.contains("made by the test"), "{history}");
+
+    // Removing by ID needs -f while two tags share it; by name untags.
+    let refused = daemon.docker(&["rmi", &id[7..19]]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("must be forced"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_eq!(
+        ok(&["rmi", "local/busybox:v2"]).trim(),
+        "Untagged: local/busybox:v2"
+    );
+    let gone = ok(&["rmi", "local/busybox:v1"]);
+    assert!(gone.contains(&format!("Deleted: {id}")), "{gone}");
+    assert_eq!(ok(&["images", "-q"]), "");
+    let missing = daemon.docker(&["image", "inspect", "local/busybox:v1"]);
+    assert_eq!(missing.status.code(), Some(1));
+
+    // The API's own shapes.
+    let (status, _, body) = daemon.request("DELETE", "/v1.50/images/nope:latest");
+    assert_eq!(status, 404);
+    assert_eq!(body, r#"{"message":"No such image: nope:latest"}"#);
+    let (status, _, body) = daemon.request("GET", "/images/json?filters=%7Bbad");
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = daemon.request("GET", "/images/json");
+    assert_eq!((status, body.as_str()), (200, "[]"));
 }

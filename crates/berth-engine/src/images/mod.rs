@@ -5,6 +5,7 @@
 //! functions here list, inspect, tag and remove, returning data that the
 //! CLI prints and the API serves.
 
+pub mod api;
 mod query;
 
 use std::path::PathBuf;

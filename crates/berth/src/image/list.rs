@@ -107,13 +107,10 @@ pub fn images(ctx: &Context, args: ImagesArgs) -> Result<ExitCode, String> {
         }
     };
     if args.quiet {
-        let mut seen = Vec::new();
+        // One line per row, as Docker prints them: an image with two tags
+        // shows its ID twice.
         for image in &shown {
-            let id = id(image);
-            if !seen.contains(&id) {
-                println!("{id}");
-                seen.push(id);
-            }
+            println!("{}", id(image));
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -1,0 +1,275 @@
+//! The image endpoints: `GET /images/json`, `GET /images/{name}/json`,
+//! `GET /images/{name}/history`, `POST /images/{name}/tag`,
+//! `DELETE /images/{name}`. Names contain `/`, so one catch-all route finds
+//! the endpoint from the path's end.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, Response, StatusCode};
+use berth_model::{ErrorKind, ImageRef};
+use serde_json::{Value, json};
+
+use super::{
+    ImageService, Removed, inspect_json, is_untagged, keep, records, remove, unix_seconds,
+};
+use crate::{Engine, EngineError};
+
+/// Runs `f` with the data root's images on a blocking thread.
+async fn with_images<T: Send + 'static>(
+    engine: &Arc<Engine>,
+    f: impl FnOnce(&ImageService) -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    let root = engine.config().data_root.clone();
+    tokio::task::spawn_blocking(move || {
+        let images = ImageService::open(root).map_err(EngineError::internal)?;
+        f(&images)
+    })
+    .await
+    .unwrap_or_else(|e| Err(EngineError::internal(format!("image worker failed: {e}"))))
+}
+
+/// An error message of the image layer, classed the way Docker answers it.
+fn classify(message: String) -> EngineError {
+    let kind = if message.starts_with("No such image") {
+        ErrorKind::NotFound
+    } else if message.starts_with("conflict:") {
+        ErrorKind::Conflict
+    } else if message.contains("invalid reference format") || message.contains("is ambiguous") {
+        ErrorKind::InvalidArgument
+    } else {
+        ErrorKind::Internal
+    };
+    EngineError { kind, message }
+}
+
+/// `filters` as Docker sends it: `{"dangling":["true"]}` (or the old
+/// `{"dangling":{"true":true}}`).
+fn parse_filters(raw: Option<&String>) -> Result<Vec<(String, String)>, EngineError> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let value: HashMap<String, Value> = serde_json::from_str(raw)
+        .map_err(|e| EngineError::bad_request(format!("invalid filters {raw:?}: {e}")))?;
+    let mut out = Vec::new();
+    for (key, values) in value {
+        match values {
+            Value::Array(list) => out.extend(
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .map(|v| (key.clone(), v.to_owned())),
+            ),
+            Value::Object(map) => out.extend(map.keys().map(|v| (key.clone(), v.clone()))),
+            _ => return Err(EngineError::bad_request(format!("invalid filter {key}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /images/json`: one entry per image ID, with every name of it.
+pub async fn list(
+    State(engine): State<Arc<Engine>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<Value>>, EngineError> {
+    let filters = parse_filters(query.get("filters"))?;
+    with_images(&engine, move |images| {
+        let all = records(images);
+        let mut by_id: BTreeMap<String, (Vec<String>, Vec<String>, &super::Image)> =
+            BTreeMap::new();
+        for image in &all {
+            if !keep(image, &filters, &all).map_err(EngineError::bad_request)? {
+                continue;
+            }
+            let entry = by_id
+                .entry(image.id.to_string())
+                .or_insert_with(|| (Vec::new(), Vec::new(), image));
+            if is_untagged(&image.reference) {
+                continue;
+            }
+            if image.reference.tag().is_some() {
+                entry.0.push(image.reference.familiar());
+            }
+            let (repo, _) = super::repository_and_tag(&image.reference);
+            let digest = format!("{repo}@{}", image.target.digest);
+            if !entry.1.contains(&digest) {
+                entry.1.push(digest);
+            }
+        }
+        let mut out: Vec<Value> = by_id
+            .into_iter()
+            .map(|(id, (tags, digests, image))| {
+                let labels = image.config.config.as_ref().and_then(|c| c.labels.clone());
+                json!({
+                    "Id": id,
+                    "ParentId": "",
+                    "RepoTags": tags,
+                    "RepoDigests": digests,
+                    "Created": image.config.created.as_deref().and_then(unix_seconds).unwrap_or(0),
+                    "Size": image.size,
+                    "SharedSize": -1,
+                    "Labels": labels,
+                    "Containers": -1,
+                })
+            })
+            .collect();
+        out.sort_by_key(|v| std::cmp::Reverse(v["Created"].as_i64().unwrap_or(0)));
+        Ok(out)
+    })
+    .await
+    .map(Json)
+}
+
+/// Everything under `/images/`: inspect, history, tag and delete.
+pub async fn by_name(
+    State(engine): State<Arc<Engine>>,
+    Path(rest): Path<String>,
+    method: Method,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response<Body>, EngineError> {
+    match method {
+        Method::GET => {
+            if let Some(name) = rest.strip_suffix("/json") {
+                return inspect(&engine, name.to_owned()).await;
+            }
+            if let Some(name) = rest.strip_suffix("/history") {
+                return history(&engine, name.to_owned()).await;
+            }
+            Err(EngineError::not_found("page not found"))
+        }
+        Method::POST => match rest.strip_suffix("/tag") {
+            Some(name) => tag(&engine, name.to_owned(), query).await,
+            None => Err(EngineError::not_found("page not found")),
+        },
+        Method::DELETE => {
+            let force = query.get("force").is_some_and(|v| v == "1" || v == "true");
+            delete(&engine, rest, force).await
+        }
+        _ => Err(EngineError {
+            kind: ErrorKind::InvalidArgument,
+            message: format!("{method} is not allowed here"),
+        }),
+    }
+}
+
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    let mut response = Response::new(Body::from(
+        serde_json::to_vec(value).expect("JSON serialises"),
+    ));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn inspect(engine: &Arc<Engine>, name: String) -> Result<Response<Body>, EngineError> {
+    let object = with_images(engine, move |images| {
+        let (_, target) = images.find(&name).map_err(classify)?;
+        let id = images.image_id(&target).map_err(classify)?;
+        let all = records(images);
+        let same: Vec<&super::Image> = all.iter().filter(|i| i.id == id).collect();
+        let first = same
+            .first()
+            .ok_or_else(|| classify(format!("No such image: {name}")))?;
+        Ok(inspect_json(first, &same))
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &object))
+}
+
+async fn history(engine: &Arc<Engine>, name: String) -> Result<Response<Body>, EngineError> {
+    let entries = with_images(engine, move |images| {
+        let (refs, target) = images.find(&name).map_err(classify)?;
+        let (_, manifest) = images.resolve(&target).map_err(classify)?;
+        let config = berth_image::ImageConfig::from_slice(
+            &images
+                .read_blob(&manifest.config.digest)
+                .map_err(classify)?,
+        )
+        .map_err(|e| classify(e.to_string()))?;
+        let mut layers = manifest.layers.iter();
+        let mut out = Vec::new();
+        for h in config.history.unwrap_or_default() {
+            let size = if h.empty_layer {
+                0
+            } else {
+                layers.next().map_or(0, |l| l.size)
+            };
+            out.push(json!({
+                "Id": "<missing>",
+                "Created": h.created.as_deref().and_then(unix_seconds).unwrap_or(0),
+                "CreatedBy": h.created_by.unwrap_or_default(),
+                "Tags": Value::Null,
+                "Size": size,
+                "Comment": h.comment.unwrap_or_default(),
+            }));
+        }
+        out.reverse();
+        if let Some(top) = out.first_mut() {
+            top["Id"] = json!(manifest.config.digest.to_string());
+            let tags: Vec<String> = refs
+                .iter()
+                .filter(|r| r.tag().is_some())
+                .map(ImageRef::familiar)
+                .collect();
+            top["Tags"] = json!(tags);
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &entries))
+}
+
+async fn tag(
+    engine: &Arc<Engine>,
+    name: String,
+    query: HashMap<String, String>,
+) -> Result<Response<Body>, EngineError> {
+    let repo = query
+        .get("repo")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| EngineError::bad_request("repository name must be given (repo=)"))?
+        .clone();
+    let tag = query
+        .get("tag")
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "latest".into());
+    with_images(engine, move |images| {
+        let (_, target) = images.find(&name).map_err(classify)?;
+        let reference = ImageRef::parse(&format!("{repo}:{tag}"))
+            .map_err(|e| EngineError::bad_request(format!("invalid reference format: {e}")))?;
+        images
+            .images
+            .put(&reference, target)
+            .map_err(|e| classify(e.to_string()))?;
+        Ok(())
+    })
+    .await?;
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
+}
+
+async fn delete(
+    engine: &Arc<Engine>,
+    name: String,
+    force: bool,
+) -> Result<Response<Body>, EngineError> {
+    let done = with_images(engine, move |images| {
+        remove(images, &name, force).map_err(classify)
+    })
+    .await?;
+    let body: Vec<Value> = done
+        .into_iter()
+        .map(|step| match step {
+            Removed::Untagged(r) => json!({ "Untagged": r }),
+            Removed::Deleted(id) => json!({ "Deleted": id.to_string() }),
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &body))
+}
