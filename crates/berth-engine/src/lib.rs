@@ -60,6 +60,7 @@ impl Engine {
             .route("/_ping", get(system::ping).head(system::ping_head))
             .route("/version", get(system::version))
             .route("/images/json", get(images::api::list))
+            .route("/images/create", axum::routing::post(images::api::create))
             .route("/images/{*rest}", axum::routing::any(images::api::by_name))
             .fallback(system::not_found)
             .with_state(self.clone())

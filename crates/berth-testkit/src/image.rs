@@ -97,6 +97,12 @@ fn layer_tar(rootfs: &Path) -> std::io::Result<Vec<u8>> {
     b.into_inner()
 }
 
+/// Writes the busybox rootfs as a plain tar (what `berth import` and
+/// `docker import` take) at `dest`.
+pub fn write_busybox_rootfs_tar(dest: &Path) -> std::io::Result<()> {
+    std::fs::write(dest, layer_tar(crate::busybox_rootfs())?)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

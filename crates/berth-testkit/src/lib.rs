@@ -16,7 +16,7 @@ mod image;
 pub mod peer;
 pub mod registry;
 
-pub use image::{oci_arch, sha256_hex, write_busybox_image};
+pub use image::{oci_arch, sha256_hex, write_busybox_image, write_busybox_rootfs_tar};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

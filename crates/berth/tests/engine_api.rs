@@ -176,15 +176,7 @@ fn the_docker_cli_lists_tags_inspects_and_removes_images() {
     let daemon = Daemon::start();
     // An image in the daemon's data root, made by berth's own import.
     let rootfs = daemon._dir.path().join("rootfs.tar");
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(berth_testkit::busybox_rootfs())
-        .arg("-cf")
-        .arg(&rootfs)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    berth_testkit::write_busybox_rootfs_tar(&rootfs).unwrap();
     let imported = run_with_timeout(
         Command::new(berth())
             .args(["import", "-c", "CMD [\"sh\"]", "-m", "made by the test"])
@@ -258,4 +250,65 @@ fn the_docker_cli_lists_tags_inspects_and_removes_images() {
     assert_eq!(status, 400, "{body}");
     let (status, _, body) = daemon.request("GET", "/images/json");
     assert_eq!((status, body.as_str()), (200, "[]"));
+}
+
+#[test]
+fn the_docker_cli_pulls_through_the_daemon() {
+    if !Path::new("/usr/local/bin/docker").exists() {
+        eprintln!("skipped: /usr/local/bin/docker is missing");
+        return;
+    }
+    // An image in berth's registry, pushed from a data root of its own.
+    let registry = berth_testkit::registry::RegistryProcess::berth(berth(), &[]);
+    let source = tempfile::tempdir().unwrap();
+    let rootfs = source.path().join("rootfs.tar");
+    berth_testkit::write_busybox_rootfs_tar(&rootfs).unwrap();
+    let image = format!("{}/team/busybox:v1", registry.addr);
+    for args in [
+        vec![
+            "import".to_owned(),
+            rootfs.display().to_string(),
+            image.clone(),
+        ],
+        vec!["push".to_owned(), image.clone()],
+    ] {
+        let out = run_with_timeout(
+            Command::new(berth())
+                .args(&args)
+                .env("BERTH_DATA_ROOT", source.path().join("data")),
+            Duration::from_secs(60),
+        );
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+
+    let daemon = Daemon::start();
+    let pulled = daemon.docker(&["pull", &image]);
+    assert!(pulled.status.success(), "{}", text(&pulled.stderr));
+    let out = text(&pulled.stdout);
+    assert!(out.starts_with("v1: Pulling from team/busybox\n"), "{out}");
+    assert!(out.contains(": Pull complete\n"), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {image}")),
+        "{out}"
+    );
+    let listed = daemon.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(text(&listed.stdout), format!("{image}\n"));
+    let again = daemon.docker(&["pull", &image]);
+    assert!(
+        text(&again.stdout).contains("Status: Image is up to date"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    let missing = daemon.docker(&["pull", &format!("{}/team/busybox:nope", registry.addr)]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("manifest nope not found"),
+        "{}",
+        text(&missing.stderr)
+    );
 }

@@ -273,3 +273,88 @@ async fn delete(
         .collect();
     Ok(json_response(StatusCode::OK, &body))
 }
+
+/// `POST /images/create?fromImage=NAME&tag=TAG[&platform=P]`: a pull,
+/// answered with Docker's stream of JSON progress messages (one per line),
+/// ending with an `error` message if it fails.
+pub async fn create(
+    State(engine): State<Arc<Engine>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response<Body>, EngineError> {
+    if query.contains_key("fromSrc") {
+        return Err(EngineError::bad_request(
+            "import through the API is not supported yet; use `berth import`",
+        ));
+    }
+    let from = query
+        .get("fromImage")
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| EngineError::bad_request("fromImage must be given"))?;
+    let name = match query.get("tag").filter(|t| !t.is_empty()) {
+        Some(tag) if tag.contains(':') => format!("{from}@{tag}"),
+        Some(tag) => format!("{from}:{tag}"),
+        None => from.clone(),
+    };
+    let reference = ImageRef::parse(&name)
+        .map_err(|e| EngineError::bad_request(format!("invalid reference format: {e}")))?;
+    let platform = match query.get("platform").filter(|p| !p.is_empty()) {
+        Some(p) => {
+            berth_model::Platform::parse(p).map_err(|e| EngineError::bad_request(e.to_string()))?
+        }
+        None => berth_model::Platform::host(),
+    };
+    let root = engine.config().data_root.clone();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<bytes::Bytes>();
+    let line = |value: Value| {
+        let mut bytes = serde_json::to_vec(&value).expect("JSON serialises");
+        bytes.extend_from_slice(b"\r\n");
+        bytes::Bytes::from(bytes)
+    };
+    tokio::spawn(async move {
+        let events_tx = tx.clone();
+        let events: super::pull::PullEvents = Arc::new(move |event| {
+            let value = match event {
+                super::pull::PullEvent::Status { id: Some(id), text } => {
+                    json!({ "status": text, "id": id })
+                }
+                super::pull::PullEvent::Status { id: None, text } => json!({ "status": text }),
+                super::pull::PullEvent::Layer {
+                    id,
+                    status,
+                    progress,
+                } => match progress {
+                    Some((current, total)) => json!({
+                        "status": status,
+                        "progressDetail": { "current": current, "total": total },
+                        "id": id,
+                    }),
+                    None => json!({ "status": status, "progressDetail": {}, "id": id }),
+                },
+            };
+            let _ = events_tx.send(line(value));
+        });
+        let result = match tokio::task::spawn_blocking(move || ImageService::open(root)).await {
+            Ok(Ok(images)) => super::pull::pull(&images, &reference, &platform, events)
+                .await
+                .map(drop),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(message) = result {
+            let _ = tx.send(line(
+                json!({ "errorDetail": { "message": message }, "error": message }),
+            ));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}

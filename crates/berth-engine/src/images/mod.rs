@@ -6,6 +6,7 @@
 //! CLI prints and the API serves.
 
 pub mod api;
+pub mod pull;
 mod query;
 
 use std::path::PathBuf;

@@ -88,6 +88,18 @@ impl ProgressView {
         self.set(&short(digest), status);
     }
 
+    /// Shows a layer's status, with a bar while it moves (on a terminal;
+    /// elsewhere progress is not printed, as Docker does).
+    pub fn layer(&self, id: &str, status: &str, progress: Option<(u64, u64)>) {
+        match progress {
+            Some((current, total)) if self.tty => {
+                self.set(id, format!("{status} {}", bar(current, total)))
+            }
+            Some(_) => {}
+            None => self.set(id, status.to_owned()),
+        }
+    }
+
     /// Sets the status line of `id`.
     pub fn set(&self, id: &str, status: String) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());

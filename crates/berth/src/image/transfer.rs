@@ -4,8 +4,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use berth_engine::images::pull::{PullEvent, PullEvents};
 use berth_model::{ImageRef, Platform};
-use berth_registry::client::pull::{LayerSink, pull as pull_image};
 use berth_registry::client::push::push as push_image;
 use berth_registry::client::{CredentialStore, Credentials, Progress};
 use clap::Args;
@@ -13,9 +13,6 @@ use clap::Args;
 use super::progress::{ProgressView, Verbs, short};
 use super::{Context, stdout_is_tty};
 
-/// Layer downloads at once (Docker's default is 3; a registry on a fast
-/// link is limited by round trips, so berth uses more).
-const CONCURRENCY: usize = 6;
 /// Blob uploads at once (Docker's default is 5). Eight measured no faster
 /// than six against distribution here: the server's hashing is the limit.
 const UPLOAD_CONCURRENCY: usize = 6;
@@ -147,16 +144,6 @@ fn pull_one(
     platform: &Platform,
     quiet: bool,
 ) -> Result<(), String> {
-    let reference = reference.clone();
-    let platform = platform.clone();
-    let tag_or_digest = tag_or_digest(&reference);
-    if !quiet {
-        println!("{tag_or_digest}: Pulling from {}", reference.path());
-    }
-    let client = ctx.client();
-    let repo = client
-        .repo(reference.domain(), reference.path())
-        .map_err(|e| e.to_string())?;
     let view = Arc::new(ProgressView::new(
         stdout_is_tty(),
         None,
@@ -168,74 +155,24 @@ fn pull_one(
             last: Some("Pull complete"),
         },
     ));
-    // Layers are unpacked as their downloads finish, on a thread of their
-    // own, so unpacking overlaps the transfer.
-    let (events, unpacker) = spawn_unpacker(ctx, view.clone(), quiet);
-    // With overlay, a layer is unpacked from its bytes as they arrive.
-    let streamer = Arc::new(StreamUnpack::new(ctx, view.clone(), quiet));
-    let progress: Arc<dyn Fn(Progress) + Send + Sync> = {
-        let display = reporter(&view, quiet);
-        let events = std::sync::Mutex::new(events);
-        let streamer = streamer.clone();
-        Arc::new(move |event: Progress| {
-            if let Progress::Resolved { layers, diff_ids } = &event {
-                streamer.plan(layers, diff_ids);
-            }
-            let forward = matches!(
-                event,
-                Progress::Resolved { .. } | Progress::Done { .. } | Progress::Exists { .. }
-            );
-            display(event.clone());
-            if forward {
-                let _ = events.lock().unwrap_or_else(|e| e.into_inner()).send(event);
-            }
-        })
-    };
-    let content = ctx.content.clone();
-    let pulled = super::block_on(async {
-        pull_image(
-            &repo,
-            &content,
-            &reference,
-            &platform,
-            CONCURRENCY,
-            progress,
-            Some(streamer.clone() as Arc<dyn LayerSink>),
-        )
-        .await
+    let events: PullEvents = Arc::new(move |event: PullEvent| {
+        if quiet {
+            return;
+        }
+        match event {
+            PullEvent::Status { id: Some(id), text } => println!("{id}: {text}"),
+            PullEvent::Status { id: None, text } => println!("{text}"),
+            PullEvent::Layer {
+                id,
+                status,
+                progress,
+            } => view.layer(&id, &status, progress),
+        }
     });
-    drop(streamer);
-    // The progress callback (and with it the channel) is gone: the
-    // unpacker finishes what it was given.
-    let unpacked = unpacker
-        .join()
-        .unwrap_or_else(|_| Err("the unpacker panicked".into()));
-    let pulled = pulled?.map_err(|e| e.to_string())?;
-    unpacked?;
-    // Anything the unpacker did not get to (an interrupted earlier pull
-    // left it packed): unpack now.
-    ctx.unpack(&pulled.target, |layer, fresh| {
-        if fresh && !quiet {
-            view.set(&short(&layer.digest), "Pull complete".to_owned());
-        }
-    })?;
-    let previous = ctx.images.get(&reference);
-    ctx.images
-        .put(&reference, pulled.target.clone())
-        .map_err(|e| e.to_string())?;
-    if !quiet {
-        println!("Digest: {}", pulled.target.digest);
-        let up_to_date = previous.is_some_and(|p| p.target.digest == pulled.target.digest);
-        if up_to_date {
-            println!("Status: Image is up to date for {}", reference.familiar());
-        } else {
-            println!(
-                "Status: Downloaded newer image for {}",
-                reference.familiar()
-            );
-        }
-    }
-    Ok(())
+    super::block_on(berth_engine::images::pull::pull(
+        ctx, reference, platform, events,
+    ))?
+    .map(drop)
 }
 
 pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
@@ -333,180 +270,6 @@ fn push_one(ctx: &Context, reference: &ImageRef, quiet: bool) -> Result<(), Stri
         println!("{reference}");
     }
     Ok(())
-}
-
-/// Unpacks overlay layers from their bytes while they download: each layer
-/// gets a thread applying the stream into a staging directory, published
-/// only once the blob is verified and the stream was the whole blob
-/// (otherwise the unpacker thread unpacks it from the store as usual).
-struct StreamUnpack {
-    snapshots: berth_image::snapshot::Snapshotter,
-    view: Arc<ProgressView>,
-    quiet: bool,
-    plan: std::sync::Mutex<Option<(Vec<berth_image::Descriptor>, Vec<berth_model::Digest>)>>,
-    #[allow(clippy::type_complexity)]
-    running: std::sync::Mutex<
-        Vec<(
-            berth_model::Digest,
-            std::sync::mpsc::Sender<bool>,
-            std::thread::JoinHandle<bool>,
-        )>,
-    >,
-}
-
-impl StreamUnpack {
-    fn new(ctx: &Context, view: Arc<ProgressView>, quiet: bool) -> StreamUnpack {
-        StreamUnpack {
-            snapshots: ctx.snapshots.clone(),
-            view,
-            quiet,
-            plan: Default::default(),
-            running: Default::default(),
-        }
-    }
-
-    fn plan(&self, layers: &[berth_image::Descriptor], diff_ids: &[berth_model::Digest]) {
-        *self.plan.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((layers.to_vec(), diff_ids.to_vec()));
-    }
-}
-
-impl LayerSink for StreamUnpack {
-    fn begin(
-        &self,
-        layer: &berth_image::Descriptor,
-    ) -> Option<tokio::sync::mpsc::Sender<bytes::Bytes>> {
-        if self.snapshots.unpacks_in_order() {
-            return None;
-        }
-        let (layers, diff_ids) = self
-            .plan
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()?;
-        let index = layers.iter().position(|l| l.digest == layer.digest)?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
-        let (decide, decision) = std::sync::mpsc::channel::<bool>();
-        let snapshots = self.snapshots.clone();
-        let handle = std::thread::spawn(move || {
-            let reader = ChannelReader {
-                rx,
-                chunk: bytes::Bytes::new(),
-            };
-            let staged = snapshots.stage_stream(reader, &layers, &diff_ids, index);
-            // Publish only what the verified blob was, whole.
-            match (staged, decision.recv()) {
-                (Ok(Some(staged)), Ok(true)) => staged.publish().is_ok(),
-                _ => false,
-            }
-        });
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((layer.digest.clone(), decide, handle));
-        Some(tx)
-    }
-
-    fn finish(&self, layer: &berth_image::Descriptor, whole: bool) {
-        let entry = {
-            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            running
-                .iter()
-                .position(|(d, _, _)| *d == layer.digest)
-                .map(|i| running.swap_remove(i))
-        };
-        if let Some((digest, decide, handle)) = entry {
-            if !self.quiet {
-                self.view
-                    .set(&short(&digest), "Download complete".to_owned());
-            }
-            let _ = decide.send(whole);
-            if handle.join().unwrap_or(false) && !self.quiet {
-                self.view.set(&short(&digest), "Pull complete".to_owned());
-            }
-        }
-    }
-}
-
-/// The bytes of a channel as a blocking reader.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
-    chunk: bytes::Bytes,
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => self.chunk = chunk,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk[..n]);
-        bytes::Buf::advance(&mut self.chunk, n);
-        Ok(n)
-    }
-}
-
-/// A thread that unpacks the layers of the image being pulled as their
-/// blobs arrive: every layer as soon as it is there with the overlay
-/// driver, each after the one below with the copy driver. It stops at the
-/// first error, which it returns once the channel closes.
-fn spawn_unpacker(
-    ctx: &Context,
-    view: Arc<ProgressView>,
-    quiet: bool,
-) -> (
-    std::sync::mpsc::Sender<Progress>,
-    std::thread::JoinHandle<Result<(), String>>,
-) {
-    let (tx, rx) = std::sync::mpsc::channel::<Progress>();
-    let (content, snapshots) = (ctx.content.clone(), ctx.snapshots.clone());
-    let handle = std::thread::spawn(move || {
-        let mut plan: Option<(Vec<berth_image::Descriptor>, Vec<berth_model::Digest>)> = None;
-        let mut ready: Vec<berth_model::Digest> = Vec::new();
-        let mut done = Vec::new();
-        let mut failed: Option<String> = None;
-        for event in rx {
-            match event {
-                Progress::Resolved { layers, diff_ids } => {
-                    done = vec![false; layers.len()];
-                    plan = Some((layers, diff_ids));
-                }
-                Progress::Done { digest } | Progress::Exists { digest } => ready.push(digest),
-                _ => {}
-            }
-            let Some((layers, diff_ids)) = &plan else {
-                continue;
-            };
-            if failed.is_some() {
-                continue;
-            }
-            for i in 0..layers.len() {
-                if done[i] || !ready.contains(&layers[i].digest) {
-                    if snapshots.unpacks_in_order() && !done[i] {
-                        break;
-                    }
-                    continue;
-                }
-                match snapshots.unpack_layer(&content, layers, diff_ids, i) {
-                    Ok(fresh) => {
-                        done[i] = true;
-                        if fresh && !quiet {
-                            view.set(&short(&layers[i].digest), "Pull complete".to_owned());
-                        }
-                    }
-                    Err(e) => {
-                        failed = Some(e.to_string());
-                        break;
-                    }
-                }
-            }
-        }
-        failed.map_or(Ok(()), Err)
-    });
-    (tx, handle)
 }
 
 /// Feeds transfer events to `view`, unless `quiet`.
