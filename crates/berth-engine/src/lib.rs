@@ -61,6 +61,7 @@ impl Engine {
             .route("/version", get(system::version))
             .route("/images/json", get(images::api::list))
             .route("/images/create", axum::routing::post(images::api::create))
+            .route("/auth", axum::routing::post(images::api::auth))
             .route("/images/{*rest}", axum::routing::any(images::api::by_name))
             .fallback(system::not_found)
             .with_state(self.clone())

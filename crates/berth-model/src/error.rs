@@ -24,6 +24,8 @@ pub enum ErrorKind {
     Unavailable,
     /// A bug or an unexpected failure of the system.
     Internal,
+    /// The credentials are missing or wrong (a registry refused them).
+    Unauthenticated,
 }
 
 impl ErrorKind {
@@ -35,6 +37,7 @@ impl ErrorKind {
             ErrorKind::InvalidArgument => 400,
             ErrorKind::FailedPrecondition | ErrorKind::Internal => 500,
             ErrorKind::Unavailable => 503,
+            ErrorKind::Unauthenticated => 401,
         }
     }
 

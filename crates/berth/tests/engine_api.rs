@@ -312,3 +312,115 @@ fn the_docker_cli_pulls_through_the_daemon() {
         text(&missing.stderr)
     );
 }
+
+#[test]
+fn the_docker_cli_logs_in_and_pushes_through_the_daemon() {
+    if !Path::new("/usr/local/bin/docker").exists() {
+        eprintln!("skipped: /usr/local/bin/docker is missing");
+        return;
+    }
+    let daemon = Daemon::start();
+    let htpasswd = daemon._dir.path().join("htpasswd");
+    if !berth_testkit::registry::write_htpasswd(&htpasswd, "alice", "secret") {
+        eprintln!("skipped: htpasswd (apache2-utils) is not installed");
+        return;
+    }
+    let registry = berth_testkit::registry::RegistryProcess::berth(
+        berth(),
+        &["--htpasswd", htpasswd.to_str().unwrap(), "--token-auth"],
+    );
+    let rootfs = daemon._dir.path().join("rootfs.tar");
+    berth_testkit::write_busybox_rootfs_tar(&rootfs).unwrap();
+    let image = format!("{}/private/busybox:v1", registry.addr);
+    let imported = run_with_timeout(
+        Command::new(berth())
+            .arg("import")
+            .arg(&rootfs)
+            .arg(&image)
+            .env("BERTH_DATA_ROOT", daemon.data_root()),
+        Duration::from_secs(60),
+    );
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    // The docker CLI keeps its credentials in a config of this test's own.
+    let config = daemon._dir.path().join("docker-config");
+    let docker = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = Command::new("/usr/local/bin/docker");
+        cmd.arg("-H")
+            .arg(format!("unix://{}", daemon.socket.display()))
+            .args(args)
+            .env("DOCKER_CONFIG", &config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap()
+    };
+
+    let denied = docker(&["push", &image], None);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(
+        text(&denied.stderr).contains("authentication required"),
+        "{}",
+        text(&denied.stderr)
+    );
+    let wrong = docker(
+        &["login", &registry.addr, "-u", "alice", "--password-stdin"],
+        Some("nope\n"),
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        text(&wrong.stderr).contains("incorrect username or password"),
+        "{}",
+        text(&wrong.stderr)
+    );
+    let login = docker(
+        &["login", &registry.addr, "-u", "alice", "--password-stdin"],
+        Some("secret\n"),
+    );
+    assert!(login.status.success(), "{}", text(&login.stderr));
+    assert!(text(&login.stdout).contains("Login Succeeded"));
+
+    let pushed = docker(&["push", &image], None);
+    assert!(pushed.status.success(), "{}", text(&pushed.stderr));
+    let out = text(&pushed.stdout);
+    assert!(
+        out.starts_with(&format!(
+            "The push refers to repository [{}/private/busybox]",
+            registry.addr
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(": Pushed") && out.contains("v1: digest: sha256:"),
+        "{out}"
+    );
+
+    // Pulled back with the same credentials, into a fresh daemon root.
+    let other = Daemon::start();
+    let pulled = {
+        let mut cmd = Command::new("/usr/local/bin/docker");
+        cmd.arg("-H")
+            .arg(format!("unix://{}", other.socket.display()))
+            .args(["pull", &image])
+            .env("DOCKER_CONFIG", &config);
+        run_with_timeout(&mut cmd, Duration::from_secs(60))
+    };
+    assert!(pulled.status.success(), "{}", text(&pulled.stderr));
+    assert!(
+        text(&pulled.stdout).contains("Status: Downloaded newer image"),
+        "{}",
+        text(&pulled.stdout)
+    );
+}

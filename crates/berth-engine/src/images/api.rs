@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, Response, StatusCode};
+use axum::http::{HeaderMap, Method, Response, StatusCode};
 use berth_model::{ErrorKind, ImageRef};
 use serde_json::{Value, json};
 
@@ -128,6 +128,7 @@ pub async fn by_name(
     Path(rest): Path<String>,
     method: Method,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Result<Response<Body>, EngineError> {
     match method {
         Method::GET => {
@@ -139,10 +140,15 @@ pub async fn by_name(
             }
             Err(EngineError::not_found("page not found"))
         }
-        Method::POST => match rest.strip_suffix("/tag") {
-            Some(name) => tag(&engine, name.to_owned(), query).await,
-            None => Err(EngineError::not_found("page not found")),
-        },
+        Method::POST => {
+            if let Some(name) = rest.strip_suffix("/tag") {
+                return tag(&engine, name.to_owned(), query).await;
+            }
+            if let Some(name) = rest.strip_suffix("/push") {
+                return push(&engine, name.to_owned(), query, &headers);
+            }
+            Err(EngineError::not_found("page not found"))
+        }
         Method::DELETE => {
             let force = query.get("force").is_some_and(|v| v == "1" || v == "true");
             delete(&engine, rest, force).await
@@ -280,7 +286,9 @@ async fn delete(
 pub async fn create(
     State(engine): State<Arc<Engine>>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Result<Response<Body>, EngineError> {
+    let credentials = registry_auth(&headers)?;
     if query.contains_key("fromSrc") {
         return Err(EngineError::bad_request(
             "import through the API is not supported yet; use `berth import`",
@@ -304,6 +312,24 @@ pub async fn create(
         None => berth_model::Platform::host(),
     };
     let root = engine.config().data_root.clone();
+    Ok(progress_stream(move |events| async move {
+        let images = tokio::task::spawn_blocking(move || ImageService::open(root))
+            .await
+            .map_err(|e| e.to_string())??;
+        super::pull::pull(&images, &reference, &platform, credentials, events)
+            .await
+            .map(drop)
+    }))
+}
+
+/// A response streaming Docker's JSON progress messages from the transfer
+/// `run` does with the events it is given, ending with an `error` message
+/// when it fails.
+fn progress_stream<F, Fut>(run: F) -> Response<Body>
+where
+    F: FnOnce(super::pull::TransferEvents) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<bytes::Bytes>();
     let line = |value: Value| {
         let mut bytes = serde_json::to_vec(&value).expect("JSON serialises");
@@ -312,13 +338,13 @@ pub async fn create(
     };
     tokio::spawn(async move {
         let events_tx = tx.clone();
-        let events: super::pull::PullEvents = Arc::new(move |event| {
+        let events: super::pull::TransferEvents = Arc::new(move |event| {
             let value = match event {
-                super::pull::PullEvent::Status { id: Some(id), text } => {
+                super::pull::TransferEvent::Status { id: Some(id), text } => {
                     json!({ "status": text, "id": id })
                 }
-                super::pull::PullEvent::Status { id: None, text } => json!({ "status": text }),
-                super::pull::PullEvent::Layer {
+                super::pull::TransferEvent::Status { id: None, text } => json!({ "status": text }),
+                super::pull::TransferEvent::Layer {
                     id,
                     status,
                     progress,
@@ -333,14 +359,7 @@ pub async fn create(
             };
             let _ = events_tx.send(line(value));
         });
-        let result = match tokio::task::spawn_blocking(move || ImageService::open(root)).await {
-            Ok(Ok(images)) => super::pull::pull(&images, &reference, &platform, events)
-                .await
-                .map(drop),
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(message) = result {
+        if let Err(message) = run(events).await {
             let _ = tx.send(line(
                 json!({ "errorDetail": { "message": message }, "error": message }),
             ));
@@ -356,5 +375,120 @@ pub async fn create(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/json"),
     );
-    Ok(response)
+    response
+}
+
+/// The credentials of an `X-Registry-Auth` header: base64 (URL-safe, as
+/// the docker CLI writes it, or standard) of `{"username", "password",
+/// "identitytoken", ...}`. An empty or `{}` header means none.
+pub fn registry_auth(
+    headers: &HeaderMap,
+) -> Result<Option<berth_registry::client::Credentials>, EngineError> {
+    use base64::Engine as _;
+    let Some(value) = headers.get("x-registry-auth").and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let engines = [
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+    ];
+    let decoded = engines
+        .iter()
+        .find_map(|e| e.decode(value).ok())
+        .ok_or_else(|| EngineError::bad_request("X-Registry-Auth is not base64"))?;
+    let auth: Value = serde_json::from_slice(&decoded)
+        .map_err(|e| EngineError::bad_request(format!("X-Registry-Auth is not JSON: {e}")))?;
+    let field = |k: &str| auth.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let (username, password, token) =
+        (field("username"), field("password"), field("identitytoken"));
+    if username.is_empty() && token.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(berth_registry::client::Credentials {
+        username,
+        password,
+        identity_token: (!token.is_empty()).then_some(token),
+    }))
+}
+
+/// `POST /images/{name}/push?tag=TAG`: a push, answered with Docker's JSON
+/// progress stream.
+fn push(
+    engine: &Arc<Engine>,
+    name: String,
+    query: HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, EngineError> {
+    let credentials = registry_auth(headers)?;
+    let full = match query.get("tag").filter(|t| !t.is_empty()) {
+        Some(tag) => format!("{name}:{tag}"),
+        None => name,
+    };
+    let reference = ImageRef::parse(&full)
+        .map_err(|e| EngineError::bad_request(format!("invalid reference format: {e}")))?;
+    let root = engine.config().data_root.clone();
+    Ok(progress_stream(move |events| async move {
+        let images = tokio::task::spawn_blocking(move || ImageService::open(root))
+            .await
+            .map_err(|e| e.to_string())??;
+        super::push::push(&images, &reference, credentials, events)
+            .await
+            .map(drop)
+    }))
+}
+
+/// `POST /auth`: checks credentials against a registry, as `docker login`
+/// does through the daemon. The client keeps the credentials; the daemon
+/// stores nothing.
+pub async fn auth(
+    State(engine): State<Arc<Engine>>,
+    body: axum::body::Bytes,
+) -> Result<Response<Body>, EngineError> {
+    let request: Value = serde_json::from_slice(&body)
+        .map_err(|e| EngineError::bad_request(format!("invalid auth request: {e}")))?;
+    let field = |k: &str| {
+        request
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let server = field("serveraddress");
+    let registry = {
+        let s = server
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        match s.split('/').next().unwrap_or("") {
+            "" | "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
+            other => other.to_owned(),
+        }
+    };
+    let credentials = berth_registry::client::Credentials {
+        username: field("username"),
+        password: field("password"),
+        identity_token: Some(field("identitytoken")).filter(|t| !t.is_empty()),
+    };
+    let root = engine.config().data_root.clone();
+    let images = tokio::task::spawn_blocking(move || ImageService::open(root))
+        .await
+        .map_err(|e| EngineError::internal(e.to_string()))?
+        .map_err(EngineError::internal)?;
+    images
+        .client()
+        .login(&registry, &credentials)
+        .await
+        .map_err(|e| EngineError {
+            kind: ErrorKind::Unauthenticated,
+            message: format!("login attempt to {registry} failed: {e}"),
+        })?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "Status": "Login Succeeded", "IdentityToken": "" }),
+    ))
 }

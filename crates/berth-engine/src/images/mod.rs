@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod pull;
+pub mod push;
 mod query;
 
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 use berth_image::snapshot::{Snapshotter, chain_ids};
 use berth_image::{ContentStore, Descriptor, ImageConfig, ImageManifest, ImageStore, Manifest};
 use berth_model::{Digest, ImageRef, Platform};
-use berth_registry::client::{Client, ClientOptions, CredentialStore};
+use berth_registry::client::{Client, ClientOptions, CredentialStore, Credentials};
 
 pub use query::*;
 
@@ -25,6 +26,15 @@ pub const UNTAGGED_REPOSITORY: &str = "untagged.berth.invalid/image";
 /// The reference an unnamed image is kept under.
 pub fn untagged(target: &Descriptor) -> Result<ImageRef, String> {
     ImageRef::parse(&format!("{UNTAGGED_REPOSITORY}@{}", target.digest)).map_err(|e| e.to_string())
+}
+
+/// The tag of `reference`, or its digest (`latest` when it has neither).
+pub fn tag_or_digest(reference: &ImageRef) -> String {
+    match (reference.digest(), reference.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_owned(),
+        (None, None) => "latest".to_owned(),
+    }
 }
 
 /// Whether `reference` is the placeholder of an unnamed image.
@@ -63,7 +73,14 @@ impl ImageService {
     /// A registry client with the user's credentials and the insecure
     /// registries named in `BERTH_INSECURE_REGISTRIES` (comma-separated).
     pub fn client(&self) -> Client {
+        self.client_with(None)
+    }
+
+    /// [`ImageService::client`], with `credentials` instead of the stored
+    /// ones when given (an API client's `X-Registry-Auth`).
+    pub fn client_with(&self, credentials: Option<Credentials>) -> Client {
         let mut options = ClientOptions {
+            credentials_override: credentials,
             credentials: CredentialStore::default_location(),
             ..ClientOptions::default()
         };

@@ -19,7 +19,7 @@ pub const CONCURRENCY: usize = 6;
 
 /// What a pull reports: Docker's progress messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PullEvent {
+pub enum TransferEvent {
     /// A line about the whole pull, with Docker's `id` where it has one
     /// (`v1` + `Pulling from team/busybox`, `Digest: ...`).
     Status {
@@ -40,15 +40,19 @@ pub enum PullEvent {
 }
 
 /// Where pull events go.
-pub type PullEvents = Arc<dyn Fn(PullEvent) + Send + Sync>;
+pub type TransferEvents = Arc<dyn Fn(TransferEvent) + Send + Sync>;
 
 /// The 12-hex short form of a digest, as Docker names layers.
 pub fn short(digest: &Digest) -> String {
     digest.hex().chars().take(12).collect()
 }
 
-fn layer_event(digest: &Digest, status: &str, progress: Option<(u64, u64)>) -> PullEvent {
-    PullEvent::Layer {
+pub(super) fn layer_event(
+    digest: &Digest,
+    status: &str,
+    progress: Option<(u64, u64)>,
+) -> TransferEvent {
+    TransferEvent::Layer {
         id: short(digest),
         status: status.to_owned(),
         progress,
@@ -58,10 +62,10 @@ fn layer_event(digest: &Digest, status: &str, progress: Option<(u64, u64)>) -> P
 /// `events`, minus what would mislead: nothing about a layer after its
 /// `Pull complete`, and download progress only when it moved by a
 /// percent (a registry's chunks would otherwise flood a slow client).
-fn orderly(events: PullEvents) -> PullEvents {
+pub(super) fn orderly(events: TransferEvents) -> TransferEvents {
     let state: Mutex<HashMap<String, (bool, u64)>> = Mutex::new(HashMap::new());
-    Arc::new(move |event: PullEvent| {
-        if let PullEvent::Layer {
+    Arc::new(move |event: TransferEvent| {
+        if let TransferEvent::Layer {
             id,
             status,
             progress,
@@ -103,19 +107,16 @@ pub async fn pull(
     images: &ImageService,
     reference: &ImageRef,
     platform: &Platform,
-    events: PullEvents,
+    credentials: Option<berth_registry::client::Credentials>,
+    events: TransferEvents,
 ) -> Result<Pulled, String> {
     let events = orderly(events);
-    let tag_or_digest = match (reference.digest(), reference.tag()) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.to_owned(),
-        (None, None) => "latest".to_owned(),
-    };
-    events(PullEvent::Status {
+    let tag_or_digest = super::tag_or_digest(reference);
+    events(TransferEvent::Status {
         id: Some(tag_or_digest),
         text: format!("Pulling from {}", reference.path()),
     });
-    let client = images.client();
+    let client = images.client_with(credentials);
     let repo = client
         .repo(reference.domain(), reference.path())
         .map_err(|e| e.to_string())?;
@@ -195,11 +196,11 @@ pub async fn pull(
         })
     })?;
     let familiar = reference.familiar();
-    events(PullEvent::Status {
+    events(TransferEvent::Status {
         id: None,
         text: format!("Digest: {}", outcome.target.digest),
     });
-    events(PullEvent::Status {
+    events(TransferEvent::Status {
         id: None,
         text: if outcome.up_to_date {
             format!("Status: Image is up to date for {familiar}")
@@ -216,7 +217,7 @@ pub async fn pull(
 /// (otherwise the unpacker thread unpacks it from the store as usual).
 struct StreamUnpack {
     snapshots: Snapshotter,
-    events: PullEvents,
+    events: TransferEvents,
     plan: std::sync::Mutex<Option<(Vec<Descriptor>, Vec<Digest>)>>,
     #[allow(clippy::type_complexity)]
     running: std::sync::Mutex<
@@ -229,7 +230,7 @@ struct StreamUnpack {
 }
 
 impl StreamUnpack {
-    fn new(images: &ImageService, events: PullEvents) -> StreamUnpack {
+    fn new(images: &ImageService, events: TransferEvents) -> StreamUnpack {
         StreamUnpack {
             snapshots: images.snapshots.clone(),
             events,
@@ -322,7 +323,7 @@ impl std::io::Read for ChannelReader {
 /// first error, which it returns once the channel closes.
 fn spawn_unpacker(
     images: &ImageService,
-    events: PullEvents,
+    events: TransferEvents,
 ) -> (
     std::sync::mpsc::Sender<Progress>,
     std::thread::JoinHandle<Result<(), String>>,

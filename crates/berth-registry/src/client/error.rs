@@ -12,7 +12,8 @@ use crate::wire::ErrorBody;
 pub enum ClientError {
     /// The registry wants credentials it did not get, or refused them.
     #[error(
-        "unauthorized: authentication required for {registry}/{repository}{detail}; run `berth login {registry}`"
+        "unauthorized: authentication required for {}{detail}; run `berth login {registry}`",
+        place(registry, repository)
     )]
     Unauthorized {
         /// The registry.
@@ -23,7 +24,10 @@ pub enum ClientError {
         detail: String,
     },
     /// The credentials do not allow the operation.
-    #[error("denied: requested access to {registry}/{repository} is denied{detail}")]
+    #[error(
+        "denied: requested access to {} is denied{detail}",
+        place(registry, repository)
+    )]
     Denied {
         /// The registry.
         registry: String,
@@ -90,6 +94,15 @@ pub enum ClientError {
     /// Credentials could not be read or stored.
     #[error("credentials: {0}")]
     Credentials(String),
+}
+
+/// `registry/repository`, or the registry alone.
+fn place(registry: &str, repository: &str) -> String {
+    if repository.is_empty() {
+        registry.to_owned()
+    } else {
+        format!("{registry}/{repository}")
+    }
 }
 
 impl ClientError {

@@ -106,6 +106,9 @@ pub struct ClientOptions {
     /// Upload blobs in PATCHes of at most this many bytes (`None`: one
     /// streamed PATCH per blob).
     pub chunk_size: Option<u64>,
+    /// Credentials to use instead of the store's (an API client's
+    /// `X-Registry-Auth`).
+    pub credentials_override: Option<Credentials>,
 }
 
 impl Default for ClientOptions {
@@ -119,6 +122,7 @@ impl Default for ClientOptions {
             ],
             user_agent: format!("berth/{}", env!("CARGO_PKG_VERSION")),
             chunk_size: None,
+            credentials_override: None,
         }
     }
 }

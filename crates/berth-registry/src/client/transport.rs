@@ -42,6 +42,8 @@ pub(super) struct Host {
     auth: Mutex<AuthState>,
     /// Upload chunk size, if chunked.
     pub chunk_size: Option<u64>,
+    /// Credentials given for this client, used instead of the store's.
+    credentials_override: Option<Credentials>,
 }
 
 #[derive(Default)]
@@ -165,6 +167,7 @@ impl Host {
             credentials: options.credentials.clone(),
             auth: Mutex::new(AuthState::default()),
             chunk_size: options.chunk_size,
+            credentials_override: options.credentials_override.clone(),
         })
     }
 
@@ -324,6 +327,9 @@ impl Host {
     }
 
     async fn stored_credentials(&self) -> Result<Option<Credentials>> {
+        if let Some(given) = &self.credentials_override {
+            return Ok(Some(given.clone()));
+        }
         let store = self.credentials.clone();
         let registry = self.registry.clone();
         tokio::task::spawn_blocking(move || store.get(&registry))

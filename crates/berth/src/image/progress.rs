@@ -6,35 +6,15 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 
-use berth_model::Digest;
-use berth_registry::client::Progress;
-
 /// The width of the bar between the brackets.
 const BAR_WIDTH: usize = 50;
 
 /// A live display of per-layer statuses.
 pub struct ProgressView {
     tty: bool,
-    /// Which blobs have lines (others, e.g. configs, are silent); `None`:
-    /// all.
-    shown: Option<Vec<Digest>>,
-    /// The verbs of this transfer.
-    verbs: Verbs,
+    /// A status no later one replaces (`Pull complete`).
+    last: Option<&'static str>,
     state: Mutex<State>,
-}
-
-/// The words a pull or a push uses.
-pub struct Verbs {
-    /// Queued: `Pulling fs layer` / `Waiting`.
-    pub waiting: &'static str,
-    /// Moving: `Downloading` / `Pushing`.
-    pub moving: &'static str,
-    /// Done: `Pull complete` / `Pushed`.
-    pub done: &'static str,
-    /// Present already: `Already exists` / `Layer already exists`.
-    pub exists: &'static str,
-    /// A status no later event replaces (`Pull complete`).
-    pub last: Option<&'static str>,
 }
 
 #[derive(Default)]
@@ -44,48 +24,14 @@ struct State {
     drawn: usize,
 }
 
-/// The 12-hex short form of a digest, as Docker names layers.
-pub fn short(digest: &Digest) -> String {
-    digest.hex().chars().take(12).collect()
-}
-
 impl ProgressView {
-    /// A display for the blobs `shown`, drawn live when `tty`.
-    pub fn new(tty: bool, shown: Option<Vec<Digest>>, verbs: Verbs) -> ProgressView {
+    /// A display, drawn live when `tty`, where `last` is final.
+    pub fn new(tty: bool, last: Option<&'static str>) -> ProgressView {
         ProgressView {
             tty,
-            shown,
-            verbs,
+            last,
             state: Mutex::new(State::default()),
         }
-    }
-
-    /// Shows `event`.
-    pub fn event(&self, event: &Progress) {
-        let (digest, status) = match event {
-            Progress::Resolved { .. } => return,
-            Progress::Waiting { digest, .. } => (digest, self.verbs.waiting.to_owned()),
-            Progress::Exists { digest } => (digest, self.verbs.exists.to_owned()),
-            Progress::Transferring {
-                digest,
-                current,
-                total,
-            } => {
-                if !self.tty {
-                    return;
-                }
-                (
-                    digest,
-                    format!("{} {}", self.verbs.moving, bar(*current, *total)),
-                )
-            }
-            Progress::Mounted { digest, from } => (digest, format!("Mounted from {from}")),
-            Progress::Done { digest } => (digest, self.verbs.done.to_owned()),
-        };
-        if self.shown.as_ref().is_some_and(|s| !s.contains(digest)) {
-            return;
-        }
-        self.set(&short(digest), status);
     }
 
     /// Shows a layer's status, with a bar while it moves (on a terminal;
@@ -104,8 +50,7 @@ impl ProgressView {
     pub fn set(&self, id: &str, status: String) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let current = state.lines.get(id);
-        if current == Some(&status) || current.is_some_and(|c| Some(c.as_str()) == self.verbs.last)
-        {
+        if current == Some(&status) || current.is_some_and(|c| Some(c.as_str()) == self.last) {
             return;
         }
         if !state.lines.contains_key(id) {

@@ -4,18 +4,13 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use berth_engine::images::pull::{PullEvent, PullEvents};
+use berth_engine::images::pull::{TransferEvent, TransferEvents};
 use berth_model::{ImageRef, Platform};
-use berth_registry::client::push::push as push_image;
-use berth_registry::client::{CredentialStore, Credentials, Progress};
+use berth_registry::client::{CredentialStore, Credentials};
 use clap::Args;
 
-use super::progress::{ProgressView, Verbs, short};
+use super::progress::ProgressView;
 use super::{Context, stdout_is_tty};
-
-/// Blob uploads at once (Docker's default is 5). Eight measured no faster
-/// than six against distribution here: the server's hashing is the limit.
-const UPLOAD_CONCURRENCY: usize = 6;
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -84,15 +79,6 @@ fn repository_only(name: &str) -> Result<ImageRef, String> {
     ImageRef::parse(name).map_err(|e| format!("invalid reference format: {e}"))
 }
 
-/// The tag of `reference`, or its digest.
-fn tag_or_digest(reference: &ImageRef) -> String {
-    match (reference.tag(), reference.digest()) {
-        (Some(t), _) => t.to_owned(),
-        (None, Some(d)) => d.to_string(),
-        (None, None) => "latest".to_owned(),
-    }
-}
-
 /// The registry part of a `login`/`logout` argument, which may be a URL.
 fn registry_of(server: Option<&str>) -> String {
     let Some(server) = server else {
@@ -144,33 +130,10 @@ fn pull_one(
     platform: &Platform,
     quiet: bool,
 ) -> Result<(), String> {
-    let view = Arc::new(ProgressView::new(
-        stdout_is_tty(),
-        None,
-        Verbs {
-            waiting: "Pulling fs layer",
-            moving: "Downloading",
-            done: "Download complete",
-            exists: "Already exists",
-            last: Some("Pull complete"),
-        },
-    ));
-    let events: PullEvents = Arc::new(move |event: PullEvent| {
-        if quiet {
-            return;
-        }
-        match event {
-            PullEvent::Status { id: Some(id), text } => println!("{id}: {text}"),
-            PullEvent::Status { id: None, text } => println!("{text}"),
-            PullEvent::Layer {
-                id,
-                status,
-                progress,
-            } => view.layer(&id, &status, progress),
-        }
-    });
+    let view = Arc::new(ProgressView::new(stdout_is_tty(), Some("Pull complete")));
+    let events = printer(view, quiet);
     super::block_on(berth_engine::images::pull::pull(
-        ctx, reference, platform, events,
+        ctx, reference, platform, None, events,
     ))?
     .map(drop)
 }
@@ -203,81 +166,32 @@ pub fn push(ctx: &Context, args: PushArgs) -> Result<ExitCode, String> {
 
 /// Pushes one reference, printing Docker's progress and digest lines.
 fn push_one(ctx: &Context, reference: &ImageRef, quiet: bool) -> Result<(), String> {
-    let reference = reference.clone();
-    let Some(record) = ctx.images.get(&reference) else {
-        return Err(format!(
-            "An image does not exist locally with the tag: {}",
-            reference.familiar()
-        ));
-    };
-    let tag = tag_or_digest(&reference);
-    let (_, manifest) = ctx.resolve(&record.target)?;
-    let layers: Vec<_> = manifest.layers.iter().map(|l| l.digest.clone()).collect();
-    // Other repositories of the same registry holding this image are where
-    // its blobs can be mounted from.
-    let mount_from: Vec<String> = ctx
-        .images
-        .references_to(&record.target.digest)
-        .into_iter()
-        .filter(|r| r.domain() == reference.domain() && r.path() != reference.path())
-        .map(|r| r.path().to_owned())
-        .collect();
-    if !quiet {
-        println!("The push refers to repository [{}]", reference.repository());
-    }
-    let view = Arc::new(ProgressView::new(
-        stdout_is_tty(),
-        Some(layers.iter().rev().cloned().collect()),
-        Verbs {
-            waiting: "Waiting",
-            moving: "Pushing",
-            done: "Pushed",
-            exists: "Layer already exists",
-            last: None,
-        },
-    ));
-    if !quiet {
-        for layer in layers.iter().rev() {
-            view.set(&short(layer), "Preparing".to_owned());
-        }
-    }
-    let progress = reporter(&view, quiet);
-    let client = ctx.client();
-    let repo = client
-        .repo(reference.domain(), reference.path())
-        .map_err(|e| e.to_string())?;
-    let content = ctx.content.clone();
-    let target = record.target.clone();
-    let pushed = super::block_on(async {
-        push_image(
-            &repo,
-            &content,
-            &target,
-            &tag,
-            &mount_from,
-            UPLOAD_CONCURRENCY,
-            progress,
-        )
-        .await
-    })?
-    .map_err(|e| e.to_string())?;
-    if !quiet {
-        println!(
-            "{tag}: digest: {} size: {}",
-            pushed.target.digest, pushed.target.size
-        );
-    } else {
+    let view = Arc::new(ProgressView::new(stdout_is_tty(), None));
+    let events = printer(view, quiet);
+    super::block_on(berth_engine::images::push::push(
+        ctx, reference, None, events,
+    ))??;
+    if quiet {
         println!("{reference}");
     }
     Ok(())
 }
 
-/// Feeds transfer events to `view`, unless `quiet`.
-fn reporter(view: &Arc<ProgressView>, quiet: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
-    let view = view.clone();
-    Arc::new(move |event: Progress| {
-        if !quiet {
-            view.event(&event);
+/// Prints transfer events (unless `quiet`): lines, and layer statuses
+/// through `view`.
+fn printer(view: Arc<ProgressView>, quiet: bool) -> TransferEvents {
+    Arc::new(move |event: TransferEvent| {
+        if quiet {
+            return;
+        }
+        match event {
+            TransferEvent::Status { id: Some(id), text } => println!("{id}: {text}"),
+            TransferEvent::Status { id: None, text } => println!("{text}"),
+            TransferEvent::Layer {
+                id,
+                status,
+                progress,
+            } => view.layer(&id, &status, progress),
         }
     })
 }
