@@ -62,6 +62,8 @@ impl Engine {
             .route("/images/json", get(images::api::list))
             .route("/images/create", axum::routing::post(images::api::create))
             .route("/auth", axum::routing::post(images::api::auth))
+            .route("/images/get", get(images::api::get))
+            .route("/images/load", axum::routing::post(images::api::load))
             .route("/images/{*rest}", axum::routing::any(images::api::by_name))
             .fallback(system::not_found)
             .with_state(self.clone())

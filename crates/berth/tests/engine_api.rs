@@ -71,6 +71,28 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Imports the busybox rootfs into the daemon's data root as `name`
+    /// (with berth's own CLI); returns the image ID.
+    fn import_busybox(&self, name: &str, extra: &[&str]) -> String {
+        let rootfs = self._dir.path().join("rootfs.tar");
+        if !rootfs.exists() {
+            berth_testkit::write_busybox_rootfs_tar(&rootfs).unwrap();
+        }
+        let imported = run_with_timeout(
+            Command::new(berth())
+                .arg("import")
+                .args(extra)
+                .arg(&rootfs)
+                .arg(name)
+                .env("BERTH_DATA_ROOT", self.data_root()),
+            Duration::from_secs(60),
+        );
+        assert!(imported.status.success(), "{}", text(&imported.stderr));
+        text(&imported.stdout).trim().to_owned()
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -175,18 +197,10 @@ fn the_docker_cli_lists_tags_inspects_and_removes_images() {
     }
     let daemon = Daemon::start();
     // An image in the daemon's data root, made by berth's own import.
-    let rootfs = daemon._dir.path().join("rootfs.tar");
-    berth_testkit::write_busybox_rootfs_tar(&rootfs).unwrap();
-    let imported = run_with_timeout(
-        Command::new(berth())
-            .args(["import", "-c", "CMD [\"sh\"]", "-m", "made by the test"])
-            .arg(&rootfs)
-            .arg("local/busybox:v1")
-            .env("BERTH_DATA_ROOT", daemon.data_root()),
-        Duration::from_secs(60),
+    let id = daemon.import_busybox(
+        "local/busybox:v1",
+        &["-c", "CMD [\"sh\"]", "-m", "made by the test"],
     );
-    assert!(imported.status.success(), "{}", text(&imported.stderr));
-    let id = text(&imported.stdout).trim().to_owned();
 
     let ok = |args: &[&str]| {
         let out = daemon.docker(args);
@@ -329,18 +343,8 @@ fn the_docker_cli_logs_in_and_pushes_through_the_daemon() {
         berth(),
         &["--htpasswd", htpasswd.to_str().unwrap(), "--token-auth"],
     );
-    let rootfs = daemon._dir.path().join("rootfs.tar");
-    berth_testkit::write_busybox_rootfs_tar(&rootfs).unwrap();
     let image = format!("{}/private/busybox:v1", registry.addr);
-    let imported = run_with_timeout(
-        Command::new(berth())
-            .arg("import")
-            .arg(&rootfs)
-            .arg(&image)
-            .env("BERTH_DATA_ROOT", daemon.data_root()),
-        Duration::from_secs(60),
-    );
-    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    daemon.import_busybox(&image, &[]);
     // The docker CLI keeps its credentials in a config of this test's own.
     let config = daemon._dir.path().join("docker-config");
     let docker = |args: &[&str], stdin: Option<&str>| {
@@ -423,4 +427,37 @@ fn the_docker_cli_logs_in_and_pushes_through_the_daemon() {
         "{}",
         text(&pulled.stdout)
     );
+}
+
+#[test]
+fn the_docker_cli_saves_and_loads_through_the_daemon() {
+    if !Path::new("/usr/local/bin/docker").exists() {
+        eprintln!("skipped: /usr/local/bin/docker is missing");
+        return;
+    }
+    let daemon = Daemon::start();
+    daemon.import_busybox("local/busybox:v1", &[]);
+    let archive = daemon._dir.path().join("saved.tar");
+    let saved = daemon.docker(&["save", "-o", archive.to_str().unwrap(), "local/busybox:v1"]);
+    assert!(saved.status.success(), "{}", text(&saved.stderr));
+
+    // Another daemon loads it: the same image under the same name.
+    let other = Daemon::start();
+    let loaded = other.docker(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(loaded.status.success(), "{}", text(&loaded.stderr));
+    assert_eq!(text(&loaded.stdout), "Loaded image: local/busybox:v1\n");
+    let ids = |d: &Daemon| text(&d.docker(&["images", "-q", "--no-trunc"]).stdout);
+    assert_eq!(ids(&other), ids(&daemon));
+
+    let missing = daemon.docker(&["save", "-o", archive.to_str().unwrap(), "nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("No such image: nope"),
+        "{}",
+        text(&missing.stderr)
+    );
+    let garbage = daemon._dir.path().join("garbage.tar");
+    std::fs::write(&garbage, "not an archive").unwrap();
+    let bad = other.docker(&["load", "-i", garbage.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
 }

@@ -138,6 +138,9 @@ pub async fn by_name(
             if let Some(name) = rest.strip_suffix("/history") {
                 return history(&engine, name.to_owned()).await;
             }
+            if let Some(name) = rest.strip_suffix("/get") {
+                return save_response(&engine, vec![name.to_owned()]).await;
+            }
             Err(EngineError::not_found("page not found"))
         }
         Method::POST => {
@@ -491,4 +494,138 @@ pub async fn auth(
         StatusCode::OK,
         &json!({ "Status": "Login Succeeded", "IdentityToken": "" }),
     ))
+}
+
+/// The values of `key` in a query string that may repeat it
+/// (`names=a&names=b`).
+fn repeated(query: Option<&str>, key: &str) -> Vec<String> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| berth_registry::wire::percent_decode(v))
+        .collect()
+}
+
+/// A `Write` that sends what it is given, a megabyte at a time, to a
+/// response body (blocking when the client reads slowly).
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    const CHUNK: usize = 1 << 20;
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::take(&mut self.buf));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= Self::CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// `GET /images/get?names=...` (and `/images/{name}/get`): the images as
+/// one tar, streamed as it is written.
+pub async fn get(
+    State(engine): State<Arc<Engine>>,
+    uri: axum::http::Uri,
+) -> Result<Response<Body>, EngineError> {
+    save_response(&engine, repeated(uri.query(), "names")).await
+}
+
+async fn save_response(
+    engine: &Arc<Engine>,
+    names: Vec<String>,
+) -> Result<Response<Body>, EngineError> {
+    if names.is_empty() {
+        return Err(EngineError::bad_request("no images named (names=)"));
+    }
+    let root = engine.config().data_root.clone();
+    // Resolve first, so an unknown name is a 404 and not a broken stream.
+    let images = tokio::task::spawn_blocking(
+        move || -> Result<(ImageService, Vec<String>), EngineError> {
+            let images = ImageService::open(root).map_err(EngineError::internal)?;
+            super::archives::save_set(&images, &names).map_err(classify)?;
+            Ok((images, names))
+        },
+    )
+    .await
+    .map_err(|e| EngineError::internal(e.to_string()))??;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let (images, names) = images;
+        let mut writer = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(ChannelWriter::CHUNK),
+        };
+        let result = super::archives::save(&images, &names, &mut writer)
+            .and_then(|()| std::io::Write::flush(&mut writer).map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            // Breaks the body: the client sees a failed transfer, not a
+            // short archive.
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-tar"),
+    );
+    Ok(response)
+}
+
+/// `POST /images/load`: an archive in the body; Docker's
+/// `{"stream": "Loaded image: ...\n"}` lines back (`quiet` only hides
+/// progress, which berth's load does not report).
+pub async fn load(
+    State(engine): State<Arc<Engine>>,
+    body: Body,
+) -> Result<Response<Body>, EngineError> {
+    use futures_util::TryStreamExt;
+    let root = engine.config().data_root.clone();
+    let reader =
+        tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    let reader = tokio_util::io::SyncIoBridge::new(reader);
+    let lines = tokio::task::spawn_blocking(move || -> Result<Vec<String>, EngineError> {
+        let images = ImageService::open(root).map_err(EngineError::internal)?;
+        super::archives::load(&images, std::io::BufReader::with_capacity(1 << 20, reader))
+            .map_err(EngineError::bad_request)
+    })
+    .await
+    .map_err(|e| EngineError::internal(e.to_string()))??;
+    let mut out = Vec::new();
+    for line in lines {
+        out.extend(
+            serde_json::to_vec(&json!({ "stream": format!("{line}\n") })).expect("JSON serialises"),
+        );
+        out.extend_from_slice(b"\r\n");
+    }
+    let mut response = Response::new(Body::from(out));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }

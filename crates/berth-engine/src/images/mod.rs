@@ -6,6 +6,7 @@
 //! CLI prints and the API serves.
 
 pub mod api;
+pub mod archives;
 pub mod pull;
 pub mod push;
 mod query;

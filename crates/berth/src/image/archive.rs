@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use berth_image::ImageConfig;
-use berth_image::archive::{self, ImportOptions, SaveImage};
+use berth_image::archive::{self, ImportOptions};
 use berth_image::manifest::{ContainerConfig, Empty};
-use berth_model::{ImageRef, Platform};
+use berth_model::Platform;
 use clap::Args;
 use serde_json::json;
 
@@ -82,23 +82,7 @@ pub struct PruneArgs {
 }
 
 pub fn save(ctx: &Context, args: SaveArgs) -> Result<ExitCode, String> {
-    let mut images: Vec<SaveImage> = Vec::new();
-    for name in &args.images {
-        let (refs, target) = ctx.find(name)?;
-        let (manifest, _) = ctx.resolve(&target)?;
-        // Saved by reference: that name; by ID: every name of the image.
-        let names: Vec<ImageRef> = match super::transfer::parse_ref(name) {
-            Ok(r) if refs.contains(&r) => vec![r],
-            _ => refs.into_iter().filter(|r| r.tag().is_some()).collect(),
-        };
-        match images
-            .iter_mut()
-            .find(|i| i.manifest.digest == manifest.digest)
-        {
-            Some(existing) => existing.names.extend(names),
-            None => images.push(SaveImage { names, manifest }),
-        }
-    }
+    let images = berth_engine::images::archives::save_set(ctx, &args.images)?;
     match &args.output {
         Some(path) => {
             // Written beside the target and renamed over it: a failed save
@@ -133,8 +117,8 @@ pub fn load(ctx: &Context, args: LoadArgs) -> Result<ExitCode, String> {
         Some(path) => {
             let file =
                 std::fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
-            archive::load(
-                &ctx.content,
+            berth_engine::images::archives::load(
+                ctx,
                 std::io::BufReader::with_capacity(1 << 20, file),
             )
         }
@@ -142,34 +126,14 @@ pub fn load(ctx: &Context, args: LoadArgs) -> Result<ExitCode, String> {
             if std::io::stdin().is_terminal() {
                 return Err("requested load from stdin, but stdin is empty".into());
             }
-            archive::load(
-                &ctx.content,
+            berth_engine::images::archives::load(
+                ctx,
                 std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock()),
             )
         }
-    }
-    .map_err(|e| e.to_string())?;
-    for image in &loaded {
-        ctx.unpack(&image.target, |_, _| {})?;
-        let line = match &image.name {
-            Some(name) => {
-                ctx.images
-                    .put(name, image.target.clone())
-                    .map_err(|e| e.to_string())?;
-                format!("Loaded image: {}", name.familiar())
-            }
-            None => {
-                let id = ctx.image_id(&image.target)?;
-                // An unnamed image is kept by its digest, as Docker keeps
-                // dangling images.
-                let dangling = super::untagged(&image.target)?;
-                ctx.images
-                    .put(&dangling, image.target.clone())
-                    .map_err(|e| e.to_string())?;
-                format!("Loaded image ID: {id}")
-            }
-        };
-        if !args.quiet {
+    }?;
+    if !args.quiet {
+        for line in loaded {
             println!("{line}");
         }
     }
