@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! berth's engine: the Docker Engine API on a unix socket.
 //!
 //! [`Engine::router`] is the API as an axum router; [`serve`] runs it on a
@@ -64,6 +65,8 @@ impl Engine {
             .route("/auth", axum::routing::post(images::api::auth))
             .route("/images/get", get(images::api::get))
             .route("/images/load", axum::routing::post(images::api::load))
+            .route("/images/prune", axum::routing::post(images::api::prune))
+            .route("/info", get(system::info))
             .route("/images/{*rest}", axum::routing::any(images::api::by_name))
             .fallback(system::not_found)
             .with_state(self.clone())

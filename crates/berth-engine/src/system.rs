@@ -78,3 +78,86 @@ pub async fn version(State(_engine): State<Arc<Engine>>) -> Json<SystemVersion> 
 pub async fn not_found() -> EngineError {
     EngineError::not_found("page not found")
 }
+
+/// `GET /info`: what `docker info` shows, as far as berth has it.
+pub async fn info(
+    State(engine): State<Arc<Engine>>,
+) -> Result<Json<serde_json::Value>, EngineError> {
+    let root = engine.config().data_root.clone();
+    tokio::task::spawn_blocking(move || {
+        let images = crate::images::ImageService::open(root.clone()).map_err(EngineError::internal)?;
+        let count = {
+            let mut ids: Vec<_> = crate::images::records(&images).into_iter().map(|i| i.id).collect();
+            ids.sort();
+            ids.dedup();
+            ids.len()
+        };
+        let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_owned()).unwrap_or_default();
+        let memory = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024);
+        let os = read("/etc/os-release")
+            .lines()
+            .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+            .map(|v| v.trim_matches('"').to_owned())
+            .unwrap_or_else(|| "Linux".into());
+        let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
+        Ok(Json(serde_json::json!({
+            "ID": read("/etc/machine-id"),
+            "Containers": 0,
+            "ContainersRunning": 0,
+            "ContainersPaused": 0,
+            "ContainersStopped": 0,
+            "Images": count,
+            "Driver": images.snapshots.driver().as_str(),
+            "DriverStatus": [],
+            "DockerRootDir": root.display().to_string(),
+            "Plugins": { "Volume": [], "Network": [], "Authorization": null, "Log": [] },
+            "MemoryLimit": true,
+            "SwapLimit": true,
+            "CpuCfsPeriod": true,
+            "CpuCfsQuota": true,
+            "CPUShares": true,
+            "CPUSet": true,
+            "PidsLimit": true,
+            "IPv4Forwarding": true,
+            "Debug": false,
+            "NFd": 0,
+            "NGoroutines": 0,
+            "SystemTime": berth_model::time::now_rfc3339_nanos(),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": cgroup_version,
+            "NEventsListener": 0,
+            "KernelVersion": read("/proc/sys/kernel/osrelease"),
+            "OperatingSystem": os,
+            "OSVersion": "",
+            "OSType": "linux",
+            "Architecture": std::env::consts::ARCH,
+            "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "MemTotal": memory,
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": { "IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "Mirrors": [] },
+            "GenericResources": null,
+            "HttpProxy": "",
+            "HttpsProxy": "",
+            "NoProxy": "",
+            "Name": read("/proc/sys/kernel/hostname"),
+            "Labels": [],
+            "ExperimentalBuild": false,
+            "ServerVersion": env!("CARGO_PKG_VERSION"),
+            "Runtimes": { "berth": { "path": "berth-runtime" } },
+            "DefaultRuntime": "berth",
+            "Swarm": { "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null },
+            "LiveRestoreEnabled": false,
+            "Isolation": "",
+            "InitBinary": "",
+            "SecurityOptions": ["name=seccomp,profile=builtin"],
+            "Warnings": null,
+        })))
+    })
+    .await
+    .map_err(|e| EngineError::internal(e.to_string()))?
+}

@@ -84,7 +84,7 @@ impl Daemon {
                 .arg("import")
                 .args(extra)
                 .arg(&rootfs)
-                .arg(name)
+                .args((!name.is_empty()).then_some(name))
                 .env("BERTH_DATA_ROOT", self.data_root()),
             Duration::from_secs(60),
         );
@@ -460,4 +460,40 @@ fn the_docker_cli_saves_and_loads_through_the_daemon() {
     std::fs::write(&garbage, "not an archive").unwrap();
     let bad = other.docker(&["load", "-i", garbage.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn the_docker_cli_shows_info_and_prunes_images() {
+    if !Path::new("/usr/local/bin/docker").exists() {
+        eprintln!("skipped: /usr/local/bin/docker is missing");
+        return;
+    }
+    let daemon = Daemon::start();
+    let dangling = daemon.import_busybox("", &[]);
+    let kept = daemon.import_busybox("keep/me:v1", &[]);
+    let info = daemon.docker(&[
+        "info",
+        "--format",
+        "{{.ServerVersion}}|{{.Images}}|{{.OSType}}|{{.DefaultRuntime}}",
+    ]);
+    assert!(info.status.success(), "{}", text(&info.stderr));
+    assert_eq!(
+        text(&info.stdout).trim(),
+        format!("{}|2|linux|berth", env!("CARGO_PKG_VERSION"))
+    );
+
+    let pruned = daemon.docker(&["image", "prune", "-f"]);
+    assert!(pruned.status.success(), "{}", text(&pruned.stderr));
+    let out = text(&pruned.stdout);
+    assert!(
+        out.contains(&format!("deleted: {dangling}")) && !out.contains(&kept),
+        "{out}"
+    );
+    let all = daemon.docker(&["image", "prune", "-a", "-f"]);
+    let out = text(&all.stdout);
+    assert!(
+        out.contains("untagged: keep/me:v1") && out.contains(&format!("deleted: {kept}")),
+        "{out}"
+    );
+    assert_eq!(text(&daemon.docker(&["images", "-q"]).stdout), "");
 }

@@ -629,3 +629,39 @@ pub async fn load(
     );
     Ok(response)
 }
+
+/// `POST /images/prune[?filters={"dangling":["false"]}]`: removes dangling
+/// images, or with `dangling=false` every unused one.
+pub async fn prune(
+    State(engine): State<Arc<Engine>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response<Body>, EngineError> {
+    let filters = parse_filters(query.get("filters"))?;
+    let mut all = false;
+    for (key, value) in &filters {
+        match (key.as_str(), value.as_str()) {
+            ("dangling", "false" | "0") => all = true,
+            ("dangling", "true" | "1") => all = false,
+            (key, _) => {
+                return Err(EngineError::bad_request(format!(
+                    "invalid filter '{key}' for image prune"
+                )));
+            }
+        }
+    }
+    let (removed, reclaimed) = with_images(&engine, move |images| {
+        super::prune(images, all).map_err(classify)
+    })
+    .await?;
+    let deleted: Vec<Value> = removed
+        .into_iter()
+        .map(|step| match step {
+            Removed::Untagged(r) => json!({ "Untagged": r }),
+            Removed::Deleted(id) => json!({ "Deleted": id.to_string() }),
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "ImagesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed }),
+    ))
+}

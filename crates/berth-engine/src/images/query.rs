@@ -292,6 +292,50 @@ pub fn remove(ctx: &ImageService, name: &str, force: bool) -> Result<Vec<Removed
     Ok(done)
 }
 
+/// Removes the images no container uses: with `all`, every one; without,
+/// those with no tag. Returns what went and the bytes reclaimed. Also drops
+/// downloads abandoned a day ago or more.
+pub fn prune(ctx: &ImageService, all: bool) -> Result<(Vec<Removed>, u64), String> {
+    // No containers use images yet (the engine brings them).
+    let mut done = Vec::new();
+    let stored = || -> Result<u64, String> {
+        let blobs = ctx.content.list().map_err(|e| e.to_string())?;
+        Ok(blobs.iter().map(|(_, size)| size).sum())
+    };
+    let before = stored()?;
+    for (reference, record) in ctx.images.list() {
+        if !all && reference.tag().is_some() {
+            continue;
+        }
+        ctx.images.remove(&reference).map_err(|e| e.to_string())?;
+        if reference.tag().is_some() {
+            done.push(Removed::Untagged(reference.familiar()));
+        }
+        let id = ctx.image_id(&record.target).ok();
+        ctx.collect_garbage(&record.target)?;
+        // Deleted once no reference names it any more.
+        if let Some(id) = id
+            && !done.contains(&Removed::Deleted(id.clone()))
+            && !ctx
+                .images
+                .list()
+                .iter()
+                .any(|(_, rec)| ctx.image_id(&rec.target).is_ok_and(|i| i == id))
+        {
+            done.push(Removed::Deleted(id));
+        }
+    }
+    let reclaimed = before.saturating_sub(stored()?);
+    let day_ago = SystemTime::now() - std::time::Duration::from_secs(24 * 3600);
+    for ingest in ctx.content.ingests().map_err(|e| e.to_string())? {
+        if ingest.updated < day_ago {
+            // One a live writer holds is Locked: left alone.
+            let _ = ctx.content.abort(&ingest.reference);
+        }
+    }
+    Ok((done, reclaimed))
+}
+
 /// Docker's image inspect object for `image`, listing the references of
 /// every record in `same` (the records of one image ID).
 pub fn inspect_json(image: &Image, same: &[&Image]) -> Value {

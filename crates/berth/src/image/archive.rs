@@ -439,37 +439,14 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<ExitCode, String> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    // No containers use images yet (the engine brings them): with -a every
-    // image goes, without it those with no tag.
-    let mut removed_lines = Vec::new();
-    let stored = || -> Result<u64, String> {
-        let blobs = ctx.content.list().map_err(|e| e.to_string())?;
-        Ok(blobs.iter().map(|(_, size)| size).sum())
-    };
-    let before = stored()?;
-    for (reference, record) in ctx.images.list() {
-        if !args.all && reference.tag().is_some() {
-            continue;
-        }
-        ctx.images.remove(&reference).map_err(|e| e.to_string())?;
-        if reference.tag().is_some() {
-            removed_lines.push(format!("untagged: {}", reference.familiar()));
-        }
-        let id = ctx.image_id(&record.target).ok();
-        ctx.collect_garbage(&record.target)?;
-        if let Some(id) = id {
-            removed_lines.push(format!("deleted: {id}"));
-        }
-    }
-    let reclaimed = before.saturating_sub(stored()?);
-    // Downloads abandoned a day ago or more will not be resumed.
-    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(24 * 3600);
-    for ingest in ctx.content.ingests().map_err(|e| e.to_string())? {
-        if ingest.updated < day_ago {
-            // One a live writer holds is Locked: left alone.
-            let _ = ctx.content.abort(&ingest.reference);
-        }
-    }
+    let (removed, reclaimed) = berth_engine::images::prune(ctx, args.all)?;
+    let removed_lines: Vec<String> = removed
+        .into_iter()
+        .map(|step| match step {
+            berth_engine::images::Removed::Untagged(r) => format!("untagged: {r}"),
+            berth_engine::images::Removed::Deleted(id) => format!("deleted: {id}"),
+        })
+        .collect();
     if !removed_lines.is_empty() {
         println!("Deleted Images:");
         for line in removed_lines {
