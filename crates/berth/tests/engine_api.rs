@@ -497,3 +497,47 @@ fn the_docker_cli_shows_info_and_prunes_images() {
     );
     assert_eq!(text(&daemon.docker(&["images", "-q"]).stdout), "");
 }
+
+#[test]
+fn the_docker_cli_imports_through_the_daemon() {
+    if !Path::new("/usr/local/bin/docker").exists() {
+        eprintln!("skipped: /usr/local/bin/docker is missing");
+        return;
+    }
+    let daemon = Daemon::start();
+    let rootfs = daemon._dir.path().join("rootfs.tar");
+    berth_testkit::write_busybox_rootfs_tar(&rootfs).unwrap();
+    let imported = daemon.docker(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        "-c",
+        "ENV GREETING=hello",
+        "-m",
+        "from docker",
+        rootfs.to_str().unwrap(),
+        "imported/busybox:v1",
+    ]);
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let id = text(&imported.stdout).trim().to_owned();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let config = daemon.docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}} {{json .Config.Cmd}} {{json .Config.Env}}",
+        "imported/busybox:v1",
+    ]);
+    assert_eq!(
+        text(&config.stdout).trim(),
+        format!("{id} [\"sh\"] [\"GREETING=hello\"]")
+    );
+    let bad = daemon.docker(&[
+        "import",
+        "-c",
+        "RUN true",
+        rootfs.to_str().unwrap(),
+        "imported/busybox:v2",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+}

@@ -290,12 +290,12 @@ pub async fn create(
     State(engine): State<Arc<Engine>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Body,
 ) -> Result<Response<Body>, EngineError> {
     let credentials = registry_auth(&headers)?;
-    if query.contains_key("fromSrc") {
-        return Err(EngineError::bad_request(
-            "import through the API is not supported yet; use `berth import`",
-        ));
+    if let Some(source) = query.get("fromSrc") {
+        return import(&engine, source, &query, uri.query(), body).await;
     }
     let from = query
         .get("fromImage")
@@ -508,6 +508,15 @@ fn repeated(query: Option<&str>, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// A request body as a reader for a blocking thread, with a megabyte of
+/// buffer.
+fn blocking_reader(body: Body) -> impl std::io::Read + Send + 'static {
+    use futures_util::TryStreamExt;
+    let stream =
+        tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    std::io::BufReader::with_capacity(1 << 20, tokio_util::io::SyncIoBridge::new(stream))
+}
+
 /// A `Write` that sends what it is given, a megabyte at a time, to a
 /// response body (blocking when the client reads slowly).
 struct ChannelWriter {
@@ -603,15 +612,11 @@ pub async fn load(
     State(engine): State<Arc<Engine>>,
     body: Body,
 ) -> Result<Response<Body>, EngineError> {
-    use futures_util::TryStreamExt;
     let root = engine.config().data_root.clone();
-    let reader =
-        tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
-    let reader = tokio_util::io::SyncIoBridge::new(reader);
+    let reader = blocking_reader(body);
     let lines = tokio::task::spawn_blocking(move || -> Result<Vec<String>, EngineError> {
         let images = ImageService::open(root).map_err(EngineError::internal)?;
-        super::archives::load(&images, std::io::BufReader::with_capacity(1 << 20, reader))
-            .map_err(EngineError::bad_request)
+        super::archives::load(&images, reader).map_err(EngineError::bad_request)
     })
     .await
     .map_err(|e| EngineError::internal(e.to_string()))??;
@@ -664,4 +669,66 @@ pub async fn prune(
         StatusCode::OK,
         &json!({ "ImagesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed }),
     ))
+}
+
+/// `POST /images/create?fromSrc=-&repo=R&tag=T&changes=..&message=..`: a
+/// root filesystem tar in the body becomes an image; answers
+/// `{"status": "sha256:..."}`.
+async fn import(
+    engine: &Arc<Engine>,
+    source: &str,
+    query: &HashMap<String, String>,
+    raw_query: Option<&str>,
+    body: Body,
+) -> Result<Response<Body>, EngineError> {
+    if source != "-" {
+        return Err(EngineError::bad_request(
+            "importing from a URL is not supported; send the tar in the request body (fromSrc=-)",
+        ));
+    }
+    let reference =
+        match query.get("repo").filter(|r| !r.is_empty()) {
+            Some(repo) => {
+                // The docker CLI sends the whole reference as `repo`; a `tag`
+                // parameter adds one.
+                let full = match query.get("tag").filter(|t| !t.is_empty()) {
+                    Some(tag) => format!("{repo}:{tag}"),
+                    None => repo.clone(),
+                };
+                Some(ImageRef::parse(&full).map_err(|e| {
+                    EngineError::bad_request(format!("invalid reference format: {e}"))
+                })?)
+            }
+            None => None,
+        };
+    let platform = match query.get("platform").filter(|p| !p.is_empty()) {
+        Some(p) => Some(
+            berth_model::Platform::parse(p).map_err(|e| EngineError::bad_request(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let request = super::import::ImportRequest {
+        reference,
+        changes: repeated(raw_query, "changes"),
+        message: query.get("message").filter(|m| !m.is_empty()).cloned(),
+        source: "-".into(),
+        platform,
+    };
+    let root = engine.config().data_root.clone();
+    let reader = blocking_reader(body);
+    let id = tokio::task::spawn_blocking(move || -> Result<berth_model::Digest, EngineError> {
+        let images = ImageService::open(root).map_err(EngineError::internal)?;
+        super::import::import(&images, reader, &request).map_err(EngineError::bad_request)
+    })
+    .await
+    .map_err(|e| EngineError::internal(e.to_string()))??;
+    let mut line =
+        serde_json::to_vec(&json!({ "status": id.to_string() })).expect("JSON serialises");
+    line.extend_from_slice(b"\r\n");
+    let mut response = Response::new(Body::from(line));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }

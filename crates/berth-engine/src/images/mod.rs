@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod archives;
+pub mod import;
 pub mod pull;
 pub mod push;
 mod query;

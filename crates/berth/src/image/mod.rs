@@ -49,7 +49,7 @@ pub enum ImageCommand {
     Prune(PruneArgs),
 }
 
-pub use berth_engine::images::{ImageService as Context, untagged};
+pub use berth_engine::images::ImageService as Context;
 
 pub fn stdout_is_tty() -> bool {
     std::io::stdout().is_terminal()
