@@ -541,3 +541,48 @@ fn the_docker_cli_imports_through_the_daemon() {
     ]);
     assert_eq!(bad.status.code(), Some(1));
 }
+
+#[test]
+fn the_daemon_survives_many_clients_and_ones_that_hang_up() {
+    let daemon = Daemon::start();
+    // Hundreds of connections at once.
+    let socket = daemon.socket.clone();
+    let handles: Vec<_> = (0..300)
+        .map(|i| {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                let path = if i % 2 == 0 {
+                    "/_ping"
+                } else {
+                    "/v1.45/images/json"
+                };
+                http(&socket, "GET", path).0
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 200);
+    }
+    // Clients that go away mid-request or before reading a stream.
+    for path in [
+        "/images/create?fromImage=127.0.0.1:1/nothing/here&tag=v1",
+        "/images/load",
+    ] {
+        let mut conn = UnixStream::connect(&daemon.socket).unwrap();
+        write!(
+            conn,
+            "POST {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: 100000\r\n\r\npartial"
+        )
+        .unwrap();
+        drop(conn);
+    }
+    let mut conn = UnixStream::connect(&daemon.socket).unwrap();
+    conn.write_all(b"GARBAGE\r\n\r\n").unwrap();
+    drop(conn);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        daemon.request("GET", "/_ping").0,
+        200,
+        "the daemon still answers"
+    );
+}

@@ -209,9 +209,13 @@ impl Snapshotter {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(io_err("create", &p))?;
         }
+        // Debris of processes that died mid-way; what a live process (this
+        // one's other threads included) is working on stays.
         let tmp = dir.join("tmp");
         for entry in fs::read_dir(&tmp).map_err(io_err("list", &tmp))?.flatten() {
-            remove_tree(&entry.path())?;
+            if is_stale(&entry.file_name().to_string_lossy()) {
+                remove_tree(&entry.path())?;
+            }
         }
         let snapshotter_dir = dir.clone();
         let record = dir.join("driver");
@@ -264,7 +268,10 @@ impl Snapshotter {
             let recorded = fs::read_to_string(&path).unwrap_or_default();
             if recorded.trim() != boot {
                 let dir = self.committed(&chain);
-                let doomed = self.dir.join("tmp").join(format!("torn-{}", chain.hex()));
+                let doomed = self
+                    .dir
+                    .join("tmp")
+                    .join(tmp_name(&format!("torn-{}", chain.hex())));
                 if dir.exists() {
                     fs::rename(&dir, &doomed).map_err(io_err("rename", &dir))?;
                     remove_tree(&doomed)?;
@@ -483,12 +490,7 @@ impl Snapshotter {
         chain: &Digest,
         parent: Option<&Digest>,
     ) -> Result<Staged<'_>, SnapshotError> {
-        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let work =
-            self.dir
-                .join("tmp")
-                .join(format!("{}-{}-{seq}", chain.hex(), std::process::id()));
+        let work = self.dir.join("tmp").join(tmp_name(chain.hex()));
         fs::create_dir_all(&work).map_err(io_err("create", &work))?;
         // From here on, dropping the staged layer removes its directory.
         let staged = Staged {
@@ -556,7 +558,7 @@ impl Snapshotter {
         let work = self
             .dir
             .join("tmp")
-            .join(format!("active-{key}-{}", std::process::id()));
+            .join(tmp_name(&format!("active-{key}")));
         let result = (|| {
             fs::create_dir_all(&work).map_err(io_err("create", &work))?;
             match (self.driver, parent) {
@@ -623,10 +625,7 @@ impl Snapshotter {
         }
         // Rename first, so a crash mid-removal leaves debris in tmp/ and
         // not a half-deleted snapshot that looks whole.
-        let doomed = self
-            .dir
-            .join("tmp")
-            .join(format!("rm-{key}-{}", std::process::id()));
+        let doomed = self.dir.join("tmp").join(tmp_name(&format!("rm-{key}")));
         fs::rename(&dir, &doomed).map_err(io_err("rename", &dir))?;
         remove_tree(&doomed)
     }
@@ -679,10 +678,10 @@ impl Snapshotter {
                 continue;
             }
             let dir = self.committed(&chain);
-            let doomed =
-                self.dir
-                    .join("tmp")
-                    .join(format!("rm-{}-{}", chain.hex(), std::process::id()));
+            let doomed = self
+                .dir
+                .join("tmp")
+                .join(tmp_name(&format!("rm-{}", chain.hex())));
             fs::rename(&dir, &doomed).map_err(io_err("rename", &dir))?;
             remove_tree(&doomed)?;
             let _ = fs::remove_file(self.dir.join("unsynced").join(chain.hex()));
@@ -757,6 +756,23 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), SnapshotError> {
             source: io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
         })
     }
+}
+
+/// A name in `tmp/` for `what`: `<pid>.<seq>.<what>`, unique in this
+/// process and telling whose it is.
+pub(crate) fn tmp_name(what: &str) -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}.{seq}.{what}", std::process::id())
+}
+
+/// Whether the `tmp/` entry `name` belongs to no live process (or has no
+/// owner recorded, as earlier versions wrote them).
+fn is_stale(name: &str) -> bool {
+    let Some(pid) = name.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+        return true;
+    };
+    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// How old an unsynced layer of this boot must be to count as written back.

@@ -171,7 +171,7 @@ pub fn unmount(target: &Path) -> io::Result<()> {
 /// kernel has overlayfs, the filesystem can be its upper layer, and berth
 /// may create whiteout devices.
 pub(super) fn overlay_works(scratch: &Path) -> bool {
-    let probe = scratch.join(format!("probe-{}", std::process::id()));
+    let probe = scratch.join(super::tmp_name("probe"));
     let (lower, upper, work, merged) = (
         probe.join("lower"),
         probe.join("upper"),
