@@ -83,8 +83,26 @@ struct File {
 #[derive(Debug)]
 pub struct ImageStore {
     path: PathBuf,
+    images: Mutex<Cached>,
+}
+
+/// The map as last read or written, and which file it came from.
+#[derive(Debug)]
+struct Cached {
     // Keyed by the reference's Display string, which is also its on-disk key.
-    images: Mutex<BTreeMap<String, (ImageRef, ImageRecord)>>,
+    map: BTreeMap<String, (ImageRef, ImageRecord)>,
+    /// Inode, length and modification time of the file the map matches;
+    /// every write makes a new inode (atomic replace), so another
+    /// process's change is always noticed.
+    stamp: Option<(u64, u64, SystemTime)>,
+}
+
+type Map = BTreeMap<String, (ImageRef, ImageRecord)>;
+
+fn stamp(path: &Path) -> Option<(u64, u64, SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.ino(), meta.len(), meta.modified().ok()?))
 }
 
 impl ImageStore {
@@ -99,9 +117,10 @@ impl ImageStore {
         })?;
         let path = root.join(IMAGES_FILE);
         let images = load(&path)?;
+        let stamp = stamp(&path);
         Ok(ImageStore {
             path,
-            images: Mutex::new(images),
+            images: Mutex::new(Cached { map: images, stamp }),
         })
     }
 
@@ -114,7 +133,8 @@ impl ImageStore {
     /// (`busybox@sha256:...`) not stored as such also finds any stored
     /// reference in the same repository whose target has that digest.
     pub fn get(&self, reference: &ImageRef) -> Option<ImageRecord> {
-        let images = self.lock();
+        let cached = self.fresh();
+        let images = &cached.map;
         if let Some((_, record)) = images.get(&reference.to_string()) {
             return Some(record.clone());
         }
@@ -130,58 +150,93 @@ impl ImageStore {
     /// creation time is kept when the target's digest is unchanged.
     pub fn put(&self, reference: &ImageRef, target: Descriptor) -> Result<ImageRecord, StoreError> {
         let key = reference.to_string();
-        let mut images = self.lock();
-        let created = match images.get(&key) {
-            Some((_, old)) if old.target.digest == target.digest => old.created.clone(),
-            _ => berth_model::time::rfc3339_secs(
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64),
-            ),
-        };
-        let record = ImageRecord { target, created };
-        let mut next = images.clone();
-        next.insert(key, (reference.clone(), record.clone()));
-        self.save(&next)?;
-        *images = next;
-        Ok(record)
+        self.update(|images| {
+            let created = match images.get(&key) {
+                Some((_, old)) if old.target.digest == target.digest => old.created.clone(),
+                _ => berth_model::time::rfc3339_secs(
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() as i64),
+                ),
+            };
+            let record = ImageRecord { target, created };
+            images.insert(key, (reference.clone(), record.clone()));
+            record
+        })
     }
 
     /// Forgets `reference`; whether it was known.
     pub fn remove(&self, reference: &ImageRef) -> Result<bool, StoreError> {
         let key = reference.to_string();
-        let mut images = self.lock();
-        if !images.contains_key(&key) {
-            return Ok(false);
-        }
-        let mut next = images.clone();
-        next.remove(&key);
+        self.update(|images| images.remove(&key).is_some())
+    }
+
+    /// Changes the map as `change` does: under an exclusive lock on
+    /// `images.json.lock` (so changes from other processes, a daemon and a
+    /// CLI, are never lost), on the file as it is now, written back
+    /// atomically.
+    fn update<T>(&self, change: impl FnOnce(&mut Map) -> T) -> Result<T, StoreError> {
+        let mut cached = self.lock();
+        let lock_path = self.path.with_extension("json.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io {
+                op: "open",
+                path: lock_path.clone(),
+                source,
+            })?;
+        berth_sys::fs::lock_exclusive(&lock).map_err(|source| StoreError::Io {
+            op: "lock",
+            path: lock_path,
+            source,
+        })?;
+        let mut next = load(&self.path)?;
+        let out = change(&mut next);
         self.save(&next)?;
-        *images = next;
-        Ok(true)
+        cached.stamp = stamp(&self.path);
+        cached.map = next;
+        Ok(out)
     }
 
     /// Every reference and its record, sorted by reference string.
     pub fn list(&self) -> Vec<(ImageRef, ImageRecord)> {
-        self.lock().values().cloned().collect()
+        self.fresh().map.values().cloned().collect()
     }
 
     /// The references whose target has `digest`, sorted.
     pub fn references_to(&self, digest: &Digest) -> Vec<ImageRef> {
-        self.lock()
+        self.fresh()
+            .map
             .values()
             .filter(|(_, rec)| rec.target.digest == *digest)
             .map(|(r, _)| r.clone())
             .collect()
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, (ImageRef, ImageRecord)>> {
+    fn lock(&self) -> MutexGuard<'_, Cached> {
         // The map is replaced only after a successful write, so a panic
         // elsewhere cannot leave it half-changed: the poison can be ignored.
         self.images.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn save(&self, images: &BTreeMap<String, (ImageRef, ImageRecord)>) -> Result<(), StoreError> {
+    /// The map, read again when another process changed the file (a file
+    /// that cannot be read keeps the last good map).
+    fn fresh(&self) -> MutexGuard<'_, Cached> {
+        let mut cached = self.lock();
+        let now = stamp(&self.path);
+        if now != cached.stamp
+            && let Ok(map) = load(&self.path)
+        {
+            cached.map = map;
+            cached.stamp = now;
+        }
+        cached
+    }
+
+    fn save(&self, images: &Map) -> Result<(), StoreError> {
         let file = File {
             images: images
                 .iter()

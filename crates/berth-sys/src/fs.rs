@@ -147,6 +147,24 @@ pub fn proc_fd_path(fd: &impl std::os::fd::AsRawFd) -> std::path::PathBuf {
     format!("/proc/self/fd/{}", fd.as_raw_fd()).into()
 }
 
+/// Takes an exclusive advisory lock (`flock`) on `file`, waiting for it.
+/// The lock belongs to this open file description and is released when the
+/// last descriptor closes: a crashed holder never leaves it stale.
+pub fn lock_exclusive(file: &impl std::os::fd::AsFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: flock only reads the descriptor number, which the borrow keeps open.
+        let r = unsafe { libc::flock(file.as_fd().as_raw_fd(), libc::LOCK_EX) };
+        if r == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
 /// Takes an exclusive advisory lock (`flock`) on `file` without waiting:
 /// `Ok(true)` when taken, `Ok(false)` when another open file description
 /// holds it. The lock belongs to this open file description, so two opens

@@ -586,3 +586,35 @@ fn the_daemon_survives_many_clients_and_ones_that_hang_up() {
         "the daemon still answers"
     );
 }
+
+#[test]
+fn concurrent_tags_are_all_kept() {
+    let daemon = Daemon::start();
+    let id = daemon.import_busybox("local/busybox:v0", &[]);
+    let socket = daemon.socket.clone();
+    let handles: Vec<_> = (1..=40)
+        .map(|i| {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                http(
+                    &socket,
+                    "POST",
+                    &format!("/images/local/busybox:v0/tag?repo=local/busybox&tag=v{i}"),
+                )
+                .0
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 201);
+    }
+    let (status, _, body) = daemon.request("GET", "/images/json");
+    assert_eq!(status, 200);
+    let images: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(images[0]["Id"], id);
+    assert_eq!(
+        images[0]["RepoTags"].as_array().unwrap().len(),
+        41,
+        "{body}"
+    );
+}

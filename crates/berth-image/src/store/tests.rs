@@ -48,10 +48,8 @@ fn put_of_the_same_target_keeps_created() {
     let mut record = first.clone();
     record.created = "2000-01-01T00:00:00Z".to_owned();
     store
-        .lock()
-        .get_mut("docker.io/library/alpine:3")
-        .unwrap()
-        .1 = record;
+        .update(|images| images.get_mut("docker.io/library/alpine:3").unwrap().1 = record)
+        .unwrap();
     let again = store.put(&r("alpine:3"), target(1)).unwrap();
     assert_eq!(again.created, "2000-01-01T00:00:00Z");
 }
@@ -177,4 +175,20 @@ fn concurrent_puts_all_land() {
         reopened.get(&r("img7:v9")).unwrap().target.digest,
         digest(709)
     );
+}
+
+#[test]
+fn two_handles_on_one_root_see_and_keep_each_others_changes() {
+    // A daemon and a CLI on the same data root.
+    let dir = tempfile::tempdir().unwrap();
+    let a = ImageStore::open(dir.path()).unwrap();
+    let b = ImageStore::open(dir.path()).unwrap();
+    a.put(&r("one:1"), target(1)).unwrap();
+    assert!(b.get(&r("one:1")).is_some(), "b sees a's put");
+    b.put(&r("two:2"), target(2)).unwrap();
+    a.put(&r("three:3"), target(3)).unwrap();
+    let names: Vec<String> = b.list().into_iter().map(|(r, _)| r.to_string()).collect();
+    assert_eq!(names.len(), 3, "no put lost: {names:?}");
+    assert!(a.remove(&r("two:2")).unwrap());
+    assert!(b.get(&r("two:2")).is_none());
 }
