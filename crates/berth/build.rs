@@ -15,7 +15,10 @@ fn main() {
         let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
         let order = std::path::Path::new(&dir).join("../../scripts/runtime-order.txt");
         if order.exists() {
-            println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}", order.display());
+            println!(
+                "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+                order.display()
+            );
             println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
             println!("cargo:rerun-if-changed={}", order.display());
         }

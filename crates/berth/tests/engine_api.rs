@@ -325,6 +325,32 @@ fn the_docker_cli_pulls_through_the_daemon() {
         "{}",
         text(&missing.stderr)
     );
+
+    // `docker pull -a`: every tag of the repository.
+    let second = format!("{}/team/busybox:v2", registry.addr);
+    for args in [
+        vec!["tag", image.as_str(), second.as_str()],
+        vec!["push", second.as_str()],
+    ] {
+        let out = run_with_timeout(
+            Command::new(berth())
+                .args(&args)
+                .env("BERTH_DATA_ROOT", source.path().join("data")),
+            Duration::from_secs(60),
+        );
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let fresh = Daemon::start();
+    let all = fresh.docker(&["pull", "-a", &format!("{}/team/busybox", registry.addr)]);
+    assert!(all.status.success(), "{}", text(&all.stderr));
+    let tags = text(&fresh.docker(&["images", "--format", "{{.Tag}}"]).stdout);
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["v1", "v2"]);
 }
 
 #[test]

@@ -314,14 +314,41 @@ pub async fn create(
         }
         None => berth_model::Platform::host(),
     };
+    // No tag, in the parameter or the name: every tag, as Docker's API
+    // reads it (the docker CLI sends `tag=latest` unless asked for `-a`).
+    let last = from.rsplit('/').next().unwrap_or(from);
+    let all_tags =
+        query.get("tag").is_none_or(|t| t.is_empty()) && !from.contains('@') && !last.contains(':');
     let root = engine.config().data_root.clone();
     Ok(progress_stream(move |events| async move {
         let images = tokio::task::spawn_blocking(move || ImageService::open(root))
             .await
             .map_err(|e| e.to_string())??;
-        super::pull::pull(&images, &reference, &platform, credentials, events)
-            .await
-            .map(drop)
+        if !all_tags {
+            return super::pull::pull(&images, &reference, &platform, credentials, events)
+                .await
+                .map(drop);
+        }
+        let repo = images
+            .client_with(credentials.clone())
+            .repo(reference.domain(), reference.path())
+            .map_err(|e| e.to_string())?;
+        let tags = repo.tags().await.map_err(|e| e.to_string())?;
+        if tags.is_empty() {
+            return Err(format!("{} has no tags", reference.repository()));
+        }
+        for tag in tags {
+            let tagged = reference.with_tag(&tag).map_err(|e| e.to_string())?;
+            super::pull::pull(
+                &images,
+                &tagged,
+                &platform,
+                credentials.clone(),
+                events.clone(),
+            )
+            .await?;
+        }
+        Ok(())
     }))
 }
 
