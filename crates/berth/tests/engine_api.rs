@@ -278,17 +278,11 @@ fn the_docker_cli_pulls_through_the_daemon() {
     let rootfs = source.path().join("rootfs.tar");
     berth_testkit::write_busybox_rootfs_tar(&rootfs).unwrap();
     let image = format!("{}/team/busybox:v1", registry.addr);
-    for args in [
-        vec![
-            "import".to_owned(),
-            rootfs.display().to_string(),
-            image.clone(),
-        ],
-        vec!["push".to_owned(), image.clone()],
-    ] {
+    // berth's own CLI on the source data root.
+    let source_berth = |args: &[&str]| {
         let out = run_with_timeout(
             Command::new(berth())
-                .args(&args)
+                .args(args)
                 .env("BERTH_DATA_ROOT", source.path().join("data")),
             Duration::from_secs(60),
         );
@@ -297,7 +291,9 @@ fn the_docker_cli_pulls_through_the_daemon() {
             "berth {args:?}: {}",
             text(&out.stderr)
         );
-    }
+    };
+    source_berth(&["import", rootfs.to_str().unwrap(), &image]);
+    source_berth(&["push", &image]);
 
     let daemon = Daemon::start();
     let pulled = daemon.docker(&["pull", &image]);
@@ -328,22 +324,8 @@ fn the_docker_cli_pulls_through_the_daemon() {
 
     // `docker pull -a`: every tag of the repository.
     let second = format!("{}/team/busybox:v2", registry.addr);
-    for args in [
-        vec!["tag", image.as_str(), second.as_str()],
-        vec!["push", second.as_str()],
-    ] {
-        let out = run_with_timeout(
-            Command::new(berth())
-                .args(&args)
-                .env("BERTH_DATA_ROOT", source.path().join("data")),
-            Duration::from_secs(60),
-        );
-        assert!(
-            out.status.success(),
-            "berth {args:?}: {}",
-            text(&out.stderr)
-        );
-    }
+    source_berth(&["tag", &image, &second]);
+    source_berth(&["push", &second]);
     let fresh = Daemon::start();
     let all = fresh.docker(&["pull", "-a", &format!("{}/team/busybox", registry.addr)]);
     assert!(all.status.success(), "{}", text(&all.stderr));
