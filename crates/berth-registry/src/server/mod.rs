@@ -58,6 +58,9 @@ struct Shared {
     /// chunk does not re-hash what came before it; bounded, least recently
     /// used first out (a dropped writer costs only a re-hash on resume).
     writers: Mutex<HashMap<String, (Writer, std::time::Instant)>>,
+    /// Password checks at once: bcrypt is slow on purpose, and a flood of
+    /// wrong passwords must queue, not take every blocking thread.
+    bcrypt: tokio::sync::Semaphore,
 }
 
 impl Registry {
@@ -69,6 +72,9 @@ impl Registry {
                 storage,
                 auth: config.auth,
                 writers: Mutex::new(HashMap::new()),
+                bcrypt: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                ),
             }),
         })
     }
@@ -102,6 +108,16 @@ impl Shared {
         let storage = self.storage.clone();
         let name = name.to_owned();
         blocking(move || f(&storage, &name)).await
+    }
+
+    /// Checks `user`'s `password`, at most one bcrypt per core at a time.
+    async fn verify(&self, users: Htpasswd, user: String, password: String) -> bool {
+        let Ok(_permit) = self.bcrypt.acquire().await else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || users.verify(&user, &password))
+            .await
+            .unwrap_or(false)
     }
 
     fn put_writer(&self, uuid: &str, writer: Writer) {

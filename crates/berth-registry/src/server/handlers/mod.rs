@@ -171,11 +171,7 @@ async fn authorize(
         Auth::Basic(users) => {
             let users = users.clone();
             let ok = match authorization.as_deref().and_then(auth::parse_basic) {
-                Some((user, password)) => {
-                    tokio::task::spawn_blocking(move || users.verify(&user, &password))
-                        .await
-                        .unwrap_or(false)
-                }
+                Some((user, password)) => shared.verify(users, user, password).await,
                 None => false,
             };
             if ok {
@@ -277,11 +273,9 @@ async fn token(shared: &Arc<Shared>, request: &Parts, query: &Query) -> Result<R
         .and_then(auth::parse_basic)
     {
         Some((user, password)) => {
-            let users = issuer.users().clone();
-            let check_user = user.clone();
-            let ok = tokio::task::spawn_blocking(move || users.verify(&check_user, &password))
-                .await
-                .unwrap_or(false);
+            let ok = shared
+                .verify(issuer.users().clone(), user.clone(), password)
+                .await;
             if !ok {
                 return Err(ApiError::with_detail(
                     ErrorCode::Unauthorized,
