@@ -73,6 +73,7 @@ fn run(data_root: PathBuf, args: DaemonArgs) -> Result<(), String> {
         data_root,
         exec_root: args.exec_root,
     });
+    crate::raise_nofile();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

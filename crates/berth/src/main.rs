@@ -78,6 +78,17 @@ enum Command {
     },
 }
 
+/// Raises the soft open-file limit to the hard one, as servers need many
+/// descriptors (raising the hard limit itself needs CAP_SYS_RESOURCE).
+pub fn raise_nofile() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
 /// Resolves when the process is asked to stop (SIGTERM or SIGINT): the
 /// servers' graceful shutdown.
 pub async fn terminated() {

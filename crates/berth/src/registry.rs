@@ -112,6 +112,7 @@ fn serve(
         auth,
     })
     .map_err(|e| format!("open registry storage {}: {e}", root.display()))?;
+    crate::raise_nofile();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -33,6 +33,9 @@ const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// How long a request head may take to arrive.
 const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 4096;
+
 /// Upload writers kept open at most (each holds two descriptors).
 const MAX_OPEN_WRITERS: usize = 256;
 
@@ -305,8 +308,15 @@ pub async fn serve(
         app = app.layer(axum::Extension(Scheme::Https));
     }
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    // Connections at once: beyond this, accepting waits for one to end,
+    // so idle or slow clients cannot exhaust descriptors.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => return Ok(()),
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -323,6 +333,7 @@ pub async fn serve(
         let app = app.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             match acceptor {
                 Some(acceptor) => {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
