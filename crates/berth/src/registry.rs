@@ -31,6 +31,10 @@ pub enum RegistryCommand {
         /// With --token-auth: let clients without credentials pull.
         #[arg(long, requires = "token_auth")]
         anonymous_pull: bool,
+        /// With --token-auth: the token endpoint's URL to announce (behind
+        /// a proxy); default: this server's /token as the client reached it.
+        #[arg(long, requires = "token_auth", value_name = "URL")]
+        token_realm: Option<String>,
         /// Serve HTTPS with this PEM certificate chain.
         #[arg(long, value_name = "FILE", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -60,14 +64,14 @@ pub fn main(command: RegistryCommand) -> ExitCode {
             htpasswd,
             token_auth,
             anonymous_pull,
+            token_realm,
             tls_cert,
             tls_key,
         } => serve(
             addr,
             root,
             htpasswd,
-            token_auth,
-            anonymous_pull,
+            (token_auth, anonymous_pull, token_realm),
             tls_cert.zip(tls_key),
         ),
         RegistryCommand::Gc {
@@ -89,8 +93,7 @@ fn serve(
     addr: SocketAddr,
     root: PathBuf,
     htpasswd: Option<PathBuf>,
-    token_auth: bool,
-    anonymous_pull: bool,
+    (token_auth, anonymous_pull, token_realm): (bool, bool, Option<String>),
     tls: Option<(PathBuf, PathBuf)>,
 ) -> Result<(), String> {
     let auth = match htpasswd {
@@ -98,7 +101,9 @@ fn serve(
         Some(path) => {
             let users = Htpasswd::load(&path)?;
             if token_auth {
-                Auth::Token(TokenIssuer::new(users, anonymous_pull))
+                let mut issuer = TokenIssuer::new(users, anonymous_pull);
+                issuer.realm = token_realm;
+                Auth::Token(issuer)
             } else {
                 Auth::Basic(users)
             }

@@ -168,6 +168,10 @@ pub struct TokenIssuer {
     key: Arc<[u8; 32]>,
     /// Whether a client without credentials gets pull access.
     pub anonymous_pull: bool,
+    /// The token endpoint's URL announced in challenges; `None`: this
+    /// server's `/token` at the scheme and host the request came in on
+    /// (behind a proxy, set it: the `Host` header is the client's word).
+    pub realm: Option<String>,
 }
 
 impl TokenIssuer {
@@ -180,6 +184,7 @@ impl TokenIssuer {
             users,
             key: Arc::new(key),
             anonymous_pull,
+            realm: None,
         }
     }
 
@@ -303,6 +308,15 @@ mod tests {
         assert!(other.check(&token).is_none(), "another key");
         let (payload, _) = token.split_once('.').unwrap();
         assert!(issuer.check(&format!("{payload}.AAAA")).is_none());
+    }
+
+    #[test]
+    fn a_configured_realm_is_kept() {
+        let mut issuer = TokenIssuer::new(users(), false);
+        assert_eq!(issuer.realm, None);
+        issuer.realm = Some("https://auth.example/token".into());
+        assert!(format!("{issuer:?}").contains("anonymous_pull"), "no key in Debug");
+        assert!(!format!("{issuer:?}").contains("key"));
     }
 
     #[test]

@@ -197,12 +197,14 @@ async fn authorize(
             if allowed {
                 return Ok(());
             }
-            let realm = format!(
-                "{}://{}{}",
-                scheme(request),
-                host(request),
-                super::route::TOKEN_PATH
-            );
+            let realm = issuer.realm.clone().unwrap_or_else(|| {
+                format!(
+                    "{}://{}{}",
+                    scheme(request),
+                    host(request),
+                    super::route::TOKEN_PATH
+                )
+            });
             let mut challenge = format!("Bearer realm=\"{realm}\",service=\"{}\"", auth::SERVICE);
             let mut scopes: Vec<String> = Vec::new();
             for (kind, name, action) in &needs {
