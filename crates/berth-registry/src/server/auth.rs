@@ -315,7 +315,10 @@ mod tests {
         let mut issuer = TokenIssuer::new(users(), false);
         assert_eq!(issuer.realm, None);
         issuer.realm = Some("https://auth.example/token".into());
-        assert!(format!("{issuer:?}").contains("anonymous_pull"), "no key in Debug");
+        assert!(
+            format!("{issuer:?}").contains("anonymous_pull"),
+            "no key in Debug"
+        );
         assert!(!format!("{issuer:?}").contains("key"));
     }
 
