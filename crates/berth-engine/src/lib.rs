@@ -39,15 +39,44 @@ pub struct EngineConfig {
 }
 
 /// The engine's shared state.
-#[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
+    /// The data root's images, opened on first use and kept: the stores
+    /// notice what other processes (a CLI on the same root) change, and
+    /// opening once means crash debris is cleared once, at start.
+    images: tokio::sync::OnceCell<Arc<images::ImageService>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Engine {
     /// An engine over `config`'s roots.
     pub fn new(config: EngineConfig) -> Arc<Engine> {
-        Arc::new(Engine { config })
+        Arc::new(Engine {
+            config,
+            images: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The data root's images.
+    pub async fn image_service(&self) -> Result<Arc<images::ImageService>, EngineError> {
+        self.images
+            .get_or_try_init(|| async {
+                let root = self.config.data_root.clone();
+                tokio::task::spawn_blocking(move || images::ImageService::open(root))
+                    .await
+                    .map_err(|e| EngineError::internal(e.to_string()))?
+                    .map(Arc::new)
+                    .map_err(EngineError::internal)
+            })
+            .await
+            .cloned()
     }
 
     /// The configuration.

@@ -84,8 +84,8 @@ pub async fn info(
     State(engine): State<Arc<Engine>>,
 ) -> Result<Json<serde_json::Value>, EngineError> {
     let root = engine.config().data_root.clone();
+    let images = engine.image_service().await?;
     tokio::task::spawn_blocking(move || {
-        let images = crate::images::ImageService::open(root.clone()).map_err(EngineError::internal)?;
         let count = {
             let mut ids: Vec<_> = crate::images::records(&images).into_iter().map(|i| i.id).collect();
             ids.sort();

@@ -22,7 +22,7 @@ pub mod snapshot;
 pub mod store;
 
 pub use content::{
-    BlobInfo, ContentError, ContentStore, IngestStatus, MAX_DOCUMENT, Writer, sha256_of,
+    BlobInfo, ContentError, ContentStore, IngestStatus, MAX_DOCUMENT, Writer, digest_of, sha256_of,
 };
 pub use layer::{ApplyOptions, ApplyStats, LayerError, apply_layer};
 pub use manifest::{Descriptor, ImageConfig, ImageManifest, Index, Manifest, ManifestError};

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use berth_testkit::peer::{find_program, run_with_timeout};
 use berth_testkit::registry::{skopeo, tar_of};
-use berth_testkit::{busybox_rootfs, write_busybox_image};
+use berth_testkit::write_busybox_image;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -26,15 +26,7 @@ impl Import for Env {
     fn import_busybox(&self, name: Option<&str>) -> String {
         let rootfs_tar = self.path().join("rootfs.tar");
         if !rootfs_tar.exists() {
-            let status = Command::new("tar")
-                .arg("-C")
-                .arg(busybox_rootfs())
-                .arg("-cf")
-                .arg(&rootfs_tar)
-                .arg(".")
-                .status()
-                .unwrap();
-            assert!(status.success());
+            berth_testkit::write_busybox_rootfs_tar(&rootfs_tar).unwrap();
         }
         let mut args = vec![
             "import",

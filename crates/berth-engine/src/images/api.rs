@@ -23,13 +23,10 @@ async fn with_images<T: Send + 'static>(
     engine: &Arc<Engine>,
     f: impl FnOnce(&ImageService) -> Result<T, EngineError> + Send + 'static,
 ) -> Result<T, EngineError> {
-    let root = engine.config().data_root.clone();
-    tokio::task::spawn_blocking(move || {
-        let images = ImageService::open(root).map_err(EngineError::internal)?;
-        f(&images)
-    })
-    .await
-    .unwrap_or_else(|e| Err(EngineError::internal(format!("image worker failed: {e}"))))
+    let images = engine.image_service().await?;
+    tokio::task::spawn_blocking(move || f(&images))
+        .await
+        .unwrap_or_else(|e| Err(EngineError::internal(format!("image worker failed: {e}"))))
 }
 
 /// An error message of the image layer, classed the way Docker answers it.
@@ -148,7 +145,7 @@ pub async fn by_name(
                 return tag(&engine, name.to_owned(), query).await;
             }
             if let Some(name) = rest.strip_suffix("/push") {
-                return push(&engine, name.to_owned(), query, &headers);
+                return push(&engine, name.to_owned(), query, &headers).await;
             }
             Err(EngineError::not_found("page not found"))
         }
@@ -319,11 +316,8 @@ pub async fn create(
     let last = from.rsplit('/').next().unwrap_or(from);
     let all_tags =
         query.get("tag").is_none_or(|t| t.is_empty()) && !from.contains('@') && !last.contains(':');
-    let root = engine.config().data_root.clone();
+    let images = engine.image_service().await?;
     Ok(progress_stream(move |events| async move {
-        let images = tokio::task::spawn_blocking(move || ImageService::open(root))
-            .await
-            .map_err(|e| e.to_string())??;
         if !all_tags {
             return super::pull::pull(&images, &reference, &platform, credentials, events)
                 .await
@@ -449,7 +443,7 @@ pub fn registry_auth(
 
 /// `POST /images/{name}/push?tag=TAG`: a push, answered with Docker's JSON
 /// progress stream.
-fn push(
+async fn push(
     engine: &Arc<Engine>,
     name: String,
     query: HashMap<String, String>,
@@ -462,11 +456,8 @@ fn push(
     };
     let reference = ImageRef::parse(&full)
         .map_err(|e| EngineError::bad_request(format!("invalid reference format: {e}")))?;
-    let root = engine.config().data_root.clone();
+    let images = engine.image_service().await?;
     Ok(progress_stream(move |events| async move {
-        let images = tokio::task::spawn_blocking(move || ImageService::open(root))
-            .await
-            .map_err(|e| e.to_string())??;
         super::push::push(&images, &reference, credentials, events)
             .await
             .map(drop)
@@ -490,25 +481,13 @@ pub async fn auth(
             .to_owned()
     };
     let server = field("serveraddress");
-    let registry = {
-        let s = server
-            .trim_start_matches("https://")
-            .trim_start_matches("http://");
-        match s.split('/').next().unwrap_or("") {
-            "" | "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
-            other => other.to_owned(),
-        }
-    };
+    let registry = berth_registry::client::credentials::registry_of_server(&server);
     let credentials = berth_registry::client::Credentials {
         username: field("username"),
         password: field("password"),
         identity_token: Some(field("identitytoken")).filter(|t| !t.is_empty()),
     };
-    let root = engine.config().data_root.clone();
-    let images = tokio::task::spawn_blocking(move || ImageService::open(root))
-        .await
-        .map_err(|e| EngineError::internal(e.to_string()))?
-        .map_err(EngineError::internal)?;
+    let images = engine.image_service().await?;
     images
         .client()
         .login(&registry, &credentials)
@@ -595,13 +574,12 @@ async fn save_response(
     if names.is_empty() {
         return Err(EngineError::bad_request("no images named (names=)"));
     }
-    let root = engine.config().data_root.clone();
+    let service = engine.image_service().await?;
     // Resolve first, so an unknown name is a 404 and not a broken stream.
     let images = tokio::task::spawn_blocking(
-        move || -> Result<(ImageService, Vec<String>), EngineError> {
-            let images = ImageService::open(root).map_err(EngineError::internal)?;
-            super::archives::save_set(&images, &names).map_err(classify)?;
-            Ok((images, names))
+        move || -> Result<(Arc<ImageService>, Vec<String>), EngineError> {
+            super::archives::save_set(&service, &names).map_err(classify)?;
+            Ok((service, names))
         },
     )
     .await
@@ -639,10 +617,9 @@ pub async fn load(
     State(engine): State<Arc<Engine>>,
     body: Body,
 ) -> Result<Response<Body>, EngineError> {
-    let root = engine.config().data_root.clone();
+    let images = engine.image_service().await?;
     let reader = blocking_reader(body);
     let lines = tokio::task::spawn_blocking(move || -> Result<Vec<String>, EngineError> {
-        let images = ImageService::open(root).map_err(EngineError::internal)?;
         super::archives::load(&images, reader).map_err(EngineError::bad_request)
     })
     .await
@@ -741,10 +718,9 @@ async fn import(
         source: "-".into(),
         platform,
     };
-    let root = engine.config().data_root.clone();
+    let images = engine.image_service().await?;
     let reader = blocking_reader(body);
     let id = tokio::task::spawn_blocking(move || -> Result<berth_model::Digest, EngineError> {
-        let images = ImageService::open(root).map_err(EngineError::internal)?;
         super::import::import(&images, reader, &request).map_err(EngineError::bad_request)
     })
     .await

@@ -182,6 +182,14 @@ impl ContentStore {
     }
 }
 
+/// The digest of `bytes` with `algorithm`.
+pub fn digest_of(algorithm: DigestAlgorithm, bytes: &[u8]) -> Digest {
+    match algorithm {
+        DigestAlgorithm::Sha256 => sha256_of(bytes),
+        DigestAlgorithm::Sha512 => digest_from_hash(algorithm, &sha2::Sha512::digest(bytes)),
+    }
+}
+
 /// The sha256 digest of `bytes`.
 pub fn sha256_of(bytes: &[u8]) -> Digest {
     digest_from_hash(DigestAlgorithm::Sha256, &sha2::Sha256::digest(bytes))

@@ -42,6 +42,18 @@ pub struct CredentialStore {
     helper_dir: Option<PathBuf>,
 }
 
+/// The registry a `login` server argument names: `https://host:port/path`
+/// is `host:port`; Docker Hub's names and an empty one are `docker.io`.
+pub fn registry_of_server(server: &str) -> String {
+    let s = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    match s.split('/').next().unwrap_or("") {
+        "" | "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 /// The key a registry's credentials are filed under: Docker Hub's legacy
 /// URL for `docker.io`, the host otherwise.
 pub fn config_key(registry: &str) -> String {

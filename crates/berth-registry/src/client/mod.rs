@@ -257,7 +257,7 @@ impl Repo {
         let algorithm = wanted
             .as_ref()
             .map_or(berth_model::DigestAlgorithm::Sha256, Digest::algorithm);
-        let digest = crate::server::storage::digest_of(algorithm, &bytes);
+        let digest = berth_image::digest_of(algorithm, &bytes);
         if let Some(wanted) = wanted
             && wanted != digest
         {
@@ -582,7 +582,7 @@ impl Repo {
         let response = self
             .check(response, &format!("manifest {reference}"))
             .await?;
-        let digest = crate::server::storage::digest_of(berth_model::DigestAlgorithm::Sha256, bytes);
+        let digest = berth_image::digest_of(berth_model::DigestAlgorithm::Sha256, bytes);
         if let Some(sent) =
             header_str(&response, CONTENT_DIGEST).and_then(|d| d.parse::<Digest>().ok())
             && sent.algorithm() == digest.algorithm()

@@ -233,7 +233,7 @@ impl Storage {
             Reference::Digest(d) => d.algorithm(),
             Reference::Tag(_) => berth_model::DigestAlgorithm::Sha256,
         };
-        let digest = digest_of(algorithm, bytes);
+        let digest = berth_image::digest_of(algorithm, bytes);
         if let Reference::Digest(wanted) = reference
             && *wanted != digest
         {
@@ -426,14 +426,17 @@ impl Storage {
             if uuid.starts_with('.') || super::gc::age(&dir.join(&uuid), now)? < max_age {
                 continue;
             }
-            count += 1;
-            if !dry_run {
-                match self.end_upload(name, &uuid) {
-                    // A server holds it open: still in use after all.
-                    Err(e) if e.code() == Some(ErrorCode::BlobUploadInvalid) => count -= 1,
-                    other => other?,
-                }
+            if dry_run {
+                count += 1;
+                continue;
             }
+            match self.content.abort(&Self::ingest_ref(&uuid)) {
+                // A server holds it open: still in use after all.
+                Err(ContentError::Locked { .. }) => continue,
+                other => other.map_err(ApiError::content)?,
+            }
+            remove_if_exists(&dir.join(&uuid))?;
+            count += 1;
         }
         Ok(count)
     }
@@ -480,25 +483,6 @@ fn subject_of(manifest: &Manifest) -> Option<&Descriptor> {
         Manifest::Image(m) => m.subject.as_ref(),
         Manifest::Index(i) => i.subject.as_ref(),
     }
-}
-
-/// The digest of `bytes` with `algorithm`.
-pub fn digest_of(algorithm: berth_model::DigestAlgorithm, bytes: &[u8]) -> Digest {
-    use sha2::Digest as _;
-    let hex = match algorithm {
-        berth_model::DigestAlgorithm::Sha256 => hex(&sha2::Sha256::digest(bytes)),
-        berth_model::DigestAlgorithm::Sha512 => hex(&sha2::Sha512::digest(bytes)),
-    };
-    Digest::new(algorithm, &hex).expect("a hash has the digest's length")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// Writes a link file atomically, creating its directory.

@@ -81,17 +81,7 @@ fn repository_only(name: &str) -> Result<ImageRef, String> {
 
 /// The registry part of a `login`/`logout` argument, which may be a URL.
 fn registry_of(server: Option<&str>) -> String {
-    let Some(server) = server else {
-        return "docker.io".to_owned();
-    };
-    let s = server
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    let s = s.split('/').next().unwrap_or(s);
-    match s {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
-        other => other.to_owned(),
-    }
+    berth_registry::client::credentials::registry_of_server(server.unwrap_or(""))
 }
 
 pub fn pull(ctx: &Context, args: PullArgs) -> Result<ExitCode, String> {
