@@ -12,6 +12,7 @@
 //! come next.
 #![deny(missing_docs)]
 
+pub mod containers;
 mod error;
 pub mod images;
 mod system;
@@ -45,6 +46,8 @@ pub struct Engine {
     /// notice what other processes (a CLI on the same root) change, and
     /// opening once means crash debris is cleared once, at start.
     images: tokio::sync::OnceCell<Arc<images::ImageService>>,
+    /// The containers, opened (and recovered) once.
+    containers: tokio::sync::OnceCell<Arc<containers::Containers>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -61,6 +64,7 @@ impl Engine {
         Arc::new(Engine {
             config,
             images: tokio::sync::OnceCell::new(),
+            containers: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -73,6 +77,20 @@ impl Engine {
                     .await
                     .map_err(|e| EngineError::internal(e.to_string()))?
                     .map(Arc::new)
+                    .map_err(EngineError::internal)
+            })
+            .await
+            .cloned()
+    }
+
+    /// The data root's containers; opening them reconnects to the shims
+    /// of running containers and settles those that ended.
+    pub async fn containers(&self) -> Result<Arc<containers::Containers>, EngineError> {
+        let images = self.image_service().await?;
+        self.containers
+            .get_or_try_init(|| async {
+                containers::Containers::open(&self.config.data_root, &self.config.exec_root, images)
+                    .await
                     .map_err(EngineError::internal)
             })
             .await
@@ -97,6 +115,19 @@ impl Engine {
             .route("/images/prune", axum::routing::post(images::api::prune))
             .route("/info", get(system::info))
             .route("/images/{*rest}", axum::routing::any(images::api::by_name))
+            .route(
+                "/containers/create",
+                axum::routing::post(containers::api::create),
+            )
+            .route("/containers/json", get(containers::api::list))
+            .route(
+                "/containers/prune",
+                axum::routing::post(containers::api::prune),
+            )
+            .route(
+                "/containers/{*rest}",
+                axum::routing::any(containers::api::by_id),
+            )
             .fallback(system::not_found)
             .with_state(self.clone())
     }
@@ -158,6 +189,11 @@ pub async fn serve(
     engine: Arc<Engine>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Recover containers before serving: reattach to running shims,
+    // settle exits, restart by policy.
+    if let Err(e) = engine.containers().await {
+        tracing::warn!(error = %e.message, "opening the containers failed");
+    }
     let router = engine.router();
     tokio::pin!(shutdown);
     loop {

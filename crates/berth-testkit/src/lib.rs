@@ -12,6 +12,7 @@
 //!   runtime; [`peer`] finds those engines and cleans up after them.
 #![deny(missing_docs)]
 
+pub mod daemon;
 mod image;
 pub mod peer;
 pub mod registry;

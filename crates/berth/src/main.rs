@@ -114,6 +114,19 @@ fn main() -> ExitCode {
     if argv0 == "berth-runtime" || argv0.starts_with("berth-runtime") {
         return runtime::main(args);
     }
+    // The per-container shim, started by the daemon: before clap, and
+    // before anything could start a thread (it forks).
+    if args.get(1).is_some_and(|a| a == "shim") {
+        return match args.get(2) {
+            Some(dir) if args.len() == 3 => {
+                ExitCode::from(berth_shim::server::main(std::path::Path::new(dir)) as u8)
+            }
+            _ => {
+                eprintln!("usage: berth shim DIR (started by berth daemon)");
+                ExitCode::from(2)
+            }
+        };
+    }
     if args.get(1).is_some_and(|a| a == "runtime") {
         args.remove(1);
         args[0] = "berth runtime".into();

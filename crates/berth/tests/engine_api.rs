@@ -5,123 +5,23 @@ mod common;
 
 use common::{berth, text};
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use berth_testkit::daemon::{Daemon, http};
 use berth_testkit::peer::run_with_timeout;
 
-/// A daemon on a socket of its own, killed when dropped.
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start() -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("berth.sock");
-        let child = Command::new(berth())
-            .arg("daemon")
-            .arg("-H")
-            .arg(format!("unix://{}", socket.display()))
-            .arg("--exec-root")
-            .arg(dir.path().join("run"))
-            .env("BERTH_DATA_ROOT", dir.path().join("data"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "the daemon did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Daemon {
-            child,
-            socket,
-            _dir: dir,
-        }
-    }
-
-    /// A raw HTTP/1.1 exchange: the status line, headers and body.
-    fn request(&self, method: &str, path: &str) -> (u16, String, String) {
-        http(&self.socket, method, path)
-    }
-}
-
-impl Daemon {
-    fn data_root(&self) -> PathBuf {
-        self._dir.path().join("data")
-    }
-
-    /// The docker CLI pointed at this daemon.
-    fn docker(&self, args: &[&str]) -> std::process::Output {
-        run_with_timeout(
-            Command::new("/usr/local/bin/docker")
-                .arg("-H")
-                .arg(format!("unix://{}", self.socket.display()))
-                .args(args),
-            Duration::from_secs(30),
-        )
-    }
-}
-
-impl Daemon {
-    /// Imports the busybox rootfs into the daemon's data root as `name`
-    /// (with berth's own CLI); returns the image ID.
-    fn import_busybox(&self, name: &str, extra: &[&str]) -> String {
-        let rootfs = self._dir.path().join("rootfs.tar");
-        if !rootfs.exists() {
-            berth_testkit::write_busybox_rootfs_tar(&rootfs).unwrap();
-        }
-        let imported = run_with_timeout(
-            Command::new(berth())
-                .arg("import")
-                .args(extra)
-                .arg(&rootfs)
-                .args((!name.is_empty()).then_some(name))
-                .env("BERTH_DATA_ROOT", self.data_root()),
-            Duration::from_secs(60),
-        );
-        assert!(imported.status.success(), "{}", text(&imported.stderr));
-        text(&imported.stdout).trim().to_owned()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http(socket: &Path, method: &str, path: &str) -> (u16, String, String) {
-    let mut conn = UnixStream::connect(socket).unwrap();
-    write!(
-        conn,
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    conn.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_ascii_lowercase(), body.to_owned())
+fn start() -> Daemon {
+    Daemon::start(berth())
 }
 
 #[test]
 fn the_docker_cli_negotiates_with_the_daemon() {
     let docker = Path::new("/usr/local/bin/docker");
-    let daemon = Daemon::start();
+    let daemon = start();
     if !docker.exists() {
         eprintln!("docker CLI part skipped: /usr/local/bin/docker is missing");
     } else {
@@ -170,13 +70,13 @@ fn the_docker_cli_negotiates_with_the_daemon() {
 
 #[test]
 fn a_second_daemon_on_the_same_socket_is_refused() {
-    let daemon = Daemon::start();
+    let daemon = start();
     let out = run_with_timeout(
         Command::new(berth())
             .arg("daemon")
             .arg("-H")
             .arg(format!("unix://{}", daemon.socket.display()))
-            .env("BERTH_DATA_ROOT", daemon._dir.path().join("data2")),
+            .env("BERTH_DATA_ROOT", daemon.dir().join("data2")),
         Duration::from_secs(30),
     );
     assert_eq!(out.status.code(), Some(125));
@@ -195,7 +95,7 @@ fn the_docker_cli_lists_tags_inspects_and_removes_images() {
         eprintln!("skipped: /usr/local/bin/docker is missing");
         return;
     }
-    let daemon = Daemon::start();
+    let daemon = start();
     // An image in the daemon's data root, made by berth's own import.
     let id = daemon.import_busybox(
         "local/busybox:v1",
@@ -295,7 +195,7 @@ fn the_docker_cli_pulls_through_the_daemon() {
     source_berth(&["import", rootfs.to_str().unwrap(), &image]);
     source_berth(&["push", &image]);
 
-    let daemon = Daemon::start();
+    let daemon = start();
     let pulled = daemon.docker(&["pull", &image]);
     assert!(pulled.status.success(), "{}", text(&pulled.stderr));
     let out = text(&pulled.stdout);
@@ -326,7 +226,7 @@ fn the_docker_cli_pulls_through_the_daemon() {
     let second = format!("{}/team/busybox:v2", registry.addr);
     source_berth(&["tag", &image, &second]);
     source_berth(&["push", &second]);
-    let fresh = Daemon::start();
+    let fresh = start();
     let all = fresh.docker(&["pull", "-a", &format!("{}/team/busybox", registry.addr)]);
     assert!(all.status.success(), "{}", text(&all.stderr));
     let tags = text(&fresh.docker(&["images", "--format", "{{.Tag}}"]).stdout);
@@ -341,8 +241,8 @@ fn the_docker_cli_logs_in_and_pushes_through_the_daemon() {
         eprintln!("skipped: /usr/local/bin/docker is missing");
         return;
     }
-    let daemon = Daemon::start();
-    let htpasswd = daemon._dir.path().join("htpasswd");
+    let daemon = start();
+    let htpasswd = daemon.dir().join("htpasswd");
     if !berth_testkit::registry::write_htpasswd(&htpasswd, "alice", "secret") {
         eprintln!("skipped: htpasswd (apache2-utils) is not installed");
         return;
@@ -354,7 +254,7 @@ fn the_docker_cli_logs_in_and_pushes_through_the_daemon() {
     let image = format!("{}/private/busybox:v1", registry.addr);
     daemon.import_busybox(&image, &[]);
     // The docker CLI keeps its credentials in a config of this test's own.
-    let config = daemon._dir.path().join("docker-config");
+    let config = daemon.dir().join("docker-config");
     let docker = |args: &[&str], stdin: Option<&str>| {
         let mut cmd = Command::new("/usr/local/bin/docker");
         cmd.arg("-H")
@@ -420,7 +320,7 @@ fn the_docker_cli_logs_in_and_pushes_through_the_daemon() {
     );
 
     // Pulled back with the same credentials, into a fresh daemon root.
-    let other = Daemon::start();
+    let other = start();
     let pulled = {
         let mut cmd = Command::new("/usr/local/bin/docker");
         cmd.arg("-H")
@@ -443,14 +343,14 @@ fn the_docker_cli_saves_and_loads_through_the_daemon() {
         eprintln!("skipped: /usr/local/bin/docker is missing");
         return;
     }
-    let daemon = Daemon::start();
+    let daemon = start();
     daemon.import_busybox("local/busybox:v1", &[]);
-    let archive = daemon._dir.path().join("saved.tar");
+    let archive = daemon.dir().join("saved.tar");
     let saved = daemon.docker(&["save", "-o", archive.to_str().unwrap(), "local/busybox:v1"]);
     assert!(saved.status.success(), "{}", text(&saved.stderr));
 
     // Another daemon loads it: the same image under the same name.
-    let other = Daemon::start();
+    let other = start();
     let loaded = other.docker(&["load", "-i", archive.to_str().unwrap()]);
     assert!(loaded.status.success(), "{}", text(&loaded.stderr));
     assert_eq!(text(&loaded.stdout), "Loaded image: local/busybox:v1\n");
@@ -464,7 +364,7 @@ fn the_docker_cli_saves_and_loads_through_the_daemon() {
         "{}",
         text(&missing.stderr)
     );
-    let garbage = daemon._dir.path().join("garbage.tar");
+    let garbage = daemon.dir().join("garbage.tar");
     std::fs::write(&garbage, "not an archive").unwrap();
     let bad = other.docker(&["load", "-i", garbage.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(1));
@@ -476,7 +376,7 @@ fn the_docker_cli_shows_info_and_prunes_images() {
         eprintln!("skipped: /usr/local/bin/docker is missing");
         return;
     }
-    let daemon = Daemon::start();
+    let daemon = start();
     let dangling = daemon.import_busybox("", &[]);
     let kept = daemon.import_busybox("keep/me:v1", &[]);
     let info = daemon.docker(&[
@@ -512,8 +412,8 @@ fn the_docker_cli_imports_through_the_daemon() {
         eprintln!("skipped: /usr/local/bin/docker is missing");
         return;
     }
-    let daemon = Daemon::start();
-    let rootfs = daemon._dir.path().join("rootfs.tar");
+    let daemon = start();
+    let rootfs = daemon.dir().join("rootfs.tar");
     berth_testkit::write_busybox_rootfs_tar(&rootfs).unwrap();
     let imported = daemon.docker(&[
         "import",
@@ -552,7 +452,7 @@ fn the_docker_cli_imports_through_the_daemon() {
 
 #[test]
 fn the_daemon_survives_many_clients_and_ones_that_hang_up() {
-    let daemon = Daemon::start();
+    let daemon = start();
     // Hundreds of connections at once.
     let socket = daemon.socket.clone();
     let handles: Vec<_> = (0..300)
@@ -597,7 +497,7 @@ fn the_daemon_survives_many_clients_and_ones_that_hang_up() {
 
 #[test]
 fn concurrent_tags_are_all_kept() {
-    let daemon = Daemon::start();
+    let daemon = start();
     let id = daemon.import_busybox("local/busybox:v0", &[]);
     let socket = daemon.socket.clone();
     let handles: Vec<_> = (1..=40)

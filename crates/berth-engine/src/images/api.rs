@@ -45,7 +45,7 @@ fn classify(message: String) -> EngineError {
 
 /// `filters` as Docker sends it: `{"dangling":["true"]}` (or the old
 /// `{"dangling":{"true":true}}`).
-fn parse_filters(raw: Option<&String>) -> Result<Vec<(String, String)>, EngineError> {
+pub(crate) fn parse_filters(raw: Option<&String>) -> Result<Vec<(String, String)>, EngineError> {
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(Vec::new());
     };
@@ -160,7 +160,7 @@ pub async fn by_name(
     }
 }
 
-fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
     let mut response = Response::new(Body::from(
         serde_json::to_vec(value).expect("JSON serialises"),
     ));

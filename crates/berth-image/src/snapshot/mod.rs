@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::content::ContentStore;
 use crate::layer::{ApplyOptions, LayerError, apply_layer};
 use crate::manifest::Descriptor;
-pub use mount::Mount;
+pub use mount::{Mount, unmount};
 
 /// How snapshots are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,450 @@
+//! The container endpoints of the Engine API.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use berth_api::container::CreateRequest;
+use berth_model::ErrorKind;
+use serde_json::{Value, json};
+
+use super::logs::{LogOptions, parse_time};
+use super::record::ZERO_TIME;
+use super::stdio::{AttachOptions, parse_detach_keys};
+use super::{Container, Containers};
+use crate::images::api::{json_response, parse_filters};
+use crate::images::{human_duration, unix_seconds};
+use crate::{Engine, EngineError};
+
+/// A query flag as Docker reads it: `1`/`true`/`True`.
+fn flag(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key)
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE"))
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+/// `POST /containers/create?name=`.
+pub async fn create(
+    State(engine): State<Arc<Engine>>,
+    Query(q): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response<Body>, EngineError> {
+    let req: CreateRequest = serde_json::from_slice(&body)
+        .map_err(|e| EngineError::bad_request(format!("invalid JSON body: {e}")))?;
+    let containers = engine.containers().await?;
+    let created = containers.create(req, q.get("name").cloned()).await?;
+    Ok(json_response(StatusCode::CREATED, &created))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn ago(t: &str) -> String {
+    human_duration(now_secs() - unix_seconds(t).unwrap_or_else(now_secs))
+}
+
+/// Docker's `Status` column.
+pub fn status_text(c: &Container) -> String {
+    let s = c.record().state;
+    match s.status.as_str() {
+        "running" if s.paused => format!("Up {} (Paused)", ago(&s.started_at)),
+        "running" => format!("Up {}", ago(&s.started_at)),
+        "restarting" => format!("Restarting ({}) {} ago", s.exit_code, ago(&s.finished_at)),
+        "exited" if s.finished_at == ZERO_TIME => "Created".into(),
+        "exited" => format!("Exited ({}) {} ago", s.exit_code, ago(&s.finished_at)),
+        "created" => "Created".into(),
+        other => other.to_owned(),
+    }
+}
+
+fn state_name(c: &Container) -> String {
+    let s = c.record().state;
+    if s.paused { "paused".into() } else { s.status }
+}
+
+fn command_text(rec: &super::Record) -> String {
+    let mut parts = vec![rec.path.clone()];
+    parts.extend(rec.args.iter().cloned());
+    parts.join(" ")
+}
+
+fn summary(c: &Container) -> Value {
+    let rec = c.record();
+    json!({
+        "Id": rec.id,
+        "Names": [rec.name],
+        "Image": rec.config.image,
+        "ImageID": rec.image,
+        "Command": command_text(&rec),
+        "Created": unix_seconds(&rec.created).unwrap_or(0),
+        "Ports": [],
+        "Labels": rec.config.labels,
+        "State": state_name(c),
+        "Status": status_text(c),
+        "HostConfig": { "NetworkMode": rec.host_config.network_mode },
+        "NetworkSettings": { "Networks": {} },
+        "Mounts": [],
+    })
+}
+
+fn matches_filter(c: &Container, key: &str, value: &str) -> Result<bool, EngineError> {
+    let rec = c.record();
+    Ok(match key {
+        "id" => rec.id.starts_with(value),
+        "name" => rec.short_name().contains(value.trim_start_matches('/')),
+        "status" => state_name(c) == value,
+        "exited" => {
+            rec.state.status == "exited"
+                && rec.state.finished_at != ZERO_TIME
+                && value.parse::<i32>().ok() == Some(rec.state.exit_code)
+        }
+        "label" => match value.split_once('=') {
+            Some((k, v)) => rec.config.labels.get(k).is_some_and(|x| x == v),
+            None => rec.config.labels.contains_key(value),
+        },
+        "ancestor" => rec.config.image == value || rec.image.contains(value),
+        _ => {
+            return Err(EngineError::bad_request(format!("invalid filter '{key}'")));
+        }
+    })
+}
+
+/// `GET /containers/json`.
+pub async fn list(
+    State(engine): State<Arc<Engine>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response<Body>, EngineError> {
+    let containers = engine.containers().await?;
+    let filters = parse_filters(q.get("filters"))?;
+    let limit: i64 = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(-1);
+    let all = flag(&q, "all") || limit > 0;
+    let mut out = Vec::new();
+    for c in containers.list() {
+        if !all && !c.running() {
+            continue;
+        }
+        // Filters of one key are ORed, different keys ANDed.
+        let mut keys: HashMap<&str, bool> = HashMap::new();
+        for (k, v) in &filters {
+            let hit = matches_filter(&c, k, v)?;
+            *keys.entry(k.as_str()).or_insert(false) |= hit;
+        }
+        if keys.values().any(|hit| !hit) {
+            continue;
+        }
+        out.push(summary(&c));
+        if limit > 0 && out.len() as i64 >= limit {
+            break;
+        }
+    }
+    Ok(json_response(StatusCode::OK, &out))
+}
+
+fn inspect(c: &Container) -> Value {
+    let rec = c.record();
+    let dir = c.dir.clone();
+    let path = |n: &str| dir.join(n).display().to_string();
+    let mut state = serde_json::to_value(&rec.state).expect("state serialises");
+    state["Status"] = json!(state_name(c));
+    json!({
+        "Id": rec.id,
+        "Created": rec.created,
+        "Path": rec.path,
+        "Args": rec.args,
+        "State": state,
+        "Image": rec.image,
+        "ResolvConfPath": path("resolv.conf"),
+        "HostnamePath": path("hostname"),
+        "HostsPath": path("hosts"),
+        "LogPath": if rec.host_config.log_config.kind == "none" { String::new() } else { c.log_path().display().to_string() },
+        "Name": rec.name,
+        "RestartCount": rec.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": rec.host_config,
+        "GraphDriver": { "Name": "overlay2", "Data": { "MergedDir": path("rootfs") } },
+        "Mounts": [],
+        "Config": rec.config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": "", "SandboxKey": "",
+            "Ports": {}, "Networks": {},
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""
+        },
+    })
+}
+
+/// `POST /containers/prune`.
+pub async fn prune(
+    State(engine): State<Arc<Engine>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response<Body>, EngineError> {
+    let containers = engine.containers().await?;
+    let filters = parse_filters(q.get("filters"))?;
+    let mut deleted = Vec::new();
+    for c in containers.list() {
+        if c.running() || c.record().state.restarting {
+            continue;
+        }
+        let mut keep = false;
+        for (k, v) in &filters {
+            match k.as_str() {
+                "label" => keep |= !matches_filter(&c, k, v)?,
+                "until" => {
+                    let until = parse_time(v).unwrap_or(f64::MAX);
+                    keep |= unix_seconds(&c.record().created).unwrap_or(0) as f64 >= until;
+                }
+                _ => return Err(EngineError::bad_request(format!("invalid filter '{k}'"))),
+            }
+        }
+        if keep {
+            continue;
+        }
+        if containers.remove(&c, false).await.is_ok() {
+            deleted.push(c.id.clone());
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "ContainersDeleted": deleted, "SpaceReclaimed": 0 }),
+    ))
+}
+
+/// Everything under `/containers/{id}/...`.
+pub async fn by_id(
+    State(engine): State<Arc<Engine>>,
+    Path(rest): Path<String>,
+    method: Method,
+    Query(q): Query<HashMap<String, String>>,
+    request: Request<Body>,
+) -> Result<Response<Body>, EngineError> {
+    let (name, action) = match rest.split_once('/') {
+        Some((n, a)) => (n.to_owned(), a.to_owned()),
+        None => (rest.clone(), String::new()),
+    };
+    let containers = engine.containers().await?;
+    let c = containers.get(&name)?;
+    match (method, action.as_str()) {
+        (Method::GET, "json") => Ok(json_response(StatusCode::OK, &inspect(&c))),
+        (Method::POST, "start") => Ok(match containers.start(&c).await? {
+            true => empty(StatusCode::NO_CONTENT),
+            false => empty(StatusCode::NOT_MODIFIED),
+        }),
+        (Method::POST, "stop") => {
+            let t = q.get("t").and_then(|t| t.parse().ok());
+            let signal = q.get("signal").filter(|s| !s.is_empty()).cloned();
+            Ok(match containers.stop(&c, t, signal).await? {
+                true => empty(StatusCode::NO_CONTENT),
+                false => empty(StatusCode::NOT_MODIFIED),
+            })
+        }
+        (Method::POST, "restart") => {
+            let t = q.get("t").and_then(|t| t.parse().ok());
+            let signal = q.get("signal").filter(|s| !s.is_empty()).cloned();
+            containers.stop(&c, t, signal).await?;
+            containers.start(&c).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (Method::POST, "kill") => {
+            let sig = q
+                .get("signal")
+                .map(String::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("SIGKILL");
+            let sig = berth_runtime::ops::signal::parse_signal(sig)
+                .map_err(|e| EngineError::bad_request(e.to_string()))?;
+            containers.kill(&c, sig).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (Method::POST, "wait") => wait(containers, c, q.get("condition").cloned()),
+        (Method::POST, "attach") => attach(c, &q, request),
+        (Method::POST, "resize") => {
+            let h = q.get("h").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let w = q.get("w").and_then(|v| v.parse().ok()).unwrap_or(0);
+            if c.running() {
+                containers
+                    .shim(&c)
+                    .resize(h, w)
+                    .await
+                    .map_err(EngineError::internal)?;
+            }
+            Ok(empty(StatusCode::OK))
+        }
+        (Method::GET, "logs") => logs(c, &q),
+        (Method::POST, "rename") => {
+            let new = q.get("name").cloned().unwrap_or_default();
+            containers.rename(&c, &new)?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (Method::POST, "pause") => {
+            containers.pause(&c, true).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (Method::POST, "unpause") => {
+            containers.pause(&c, false).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (Method::DELETE, "") => {
+            containers.remove(&c, flag(&q, "force")).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (m, a) => Err(EngineError::not_found(format!(
+            "page not found: {m} /containers/{name}/{a}"
+        ))),
+    }
+}
+
+/// `POST /containers/{id}/wait`: the headers at once, the body at the exit
+/// (the docker CLI sends this before `start` and waits for the headers).
+fn wait(
+    containers: Arc<Containers>,
+    c: Arc<Container>,
+    condition: Option<String>,
+) -> Result<Response<Body>, EngineError> {
+    let condition = condition
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "not-running".into());
+    if !matches!(condition.as_str(), "not-running" | "next-exit" | "removed") {
+        return Err(EngineError::bad_request(format!(
+            "invalid condition: {condition:?}"
+        )));
+    }
+    let mut rx = c.watch();
+    let start_finished = c.record().state.finished_at;
+    let body = async move {
+        let _keep = containers;
+        loop {
+            let rec = c.record();
+            let done = match condition.as_str() {
+                "removed" => c.removed(),
+                "next-exit" => rec.state.finished_at != start_finished && !rec.state.running,
+                _ => !rec.state.running && !rec.state.restarting,
+            };
+            if done {
+                // `Error` is for failures of the wait itself, never the
+                // container's own (the CLI prints it as such).
+                let body = json!({ "StatusCode": rec.state.exit_code, "Error": null });
+                let mut bytes = serde_json::to_vec(&body).expect("JSON serialises");
+                bytes.push(b'\n');
+                return Ok::<_, std::io::Error>(bytes::Bytes::from(bytes));
+            }
+            if rx.changed().await.is_err() {
+                // The container is gone with its channel.
+                let body = json!({ "StatusCode": rec.state.exit_code, "Error": null });
+                return Ok(bytes::Bytes::from(
+                    serde_json::to_vec(&body).expect("JSON serialises"),
+                ));
+            }
+        }
+    };
+    let mut r = Response::new(Body::from_stream(futures_util::stream::once(body)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
+}
+
+fn stream_type(tty: bool) -> HeaderValue {
+    HeaderValue::from_static(if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    })
+}
+
+/// `POST /containers/{id}/attach`: upgrades the connection and carries
+/// the container's stdio on it.
+fn attach(
+    c: Arc<Container>,
+    q: &HashMap<String, String>,
+    mut request: Request<Body>,
+) -> Result<Response<Body>, EngineError> {
+    let keys = match q.get("detachKeys").filter(|k| !k.is_empty()) {
+        Some(k) => parse_detach_keys(k).map_err(EngineError::bad_request)?,
+        None => vec![16, 17],
+    };
+    let opts = AttachOptions {
+        stdin: flag(q, "stdin"),
+        stdout: flag(q, "stdout"),
+        stderr: flag(q, "stderr"),
+        detach_keys: keys,
+    };
+    if !flag(q, "stream") {
+        // Only past logs were asked for (`logs=1`): nothing live.
+        return Ok(empty(StatusCode::OK));
+    }
+    let upgrade = hyper::upgrade::on(&mut request);
+    // Subscribe now: output from here on reaches this client.
+    let rx = c.subscribe();
+    let tty = c.record().config.tty;
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => {
+                super::stdio::session(hyper_util::rt::TokioIo::new(upgraded), c, rx, opts).await
+            }
+            Err(e) => tracing::debug!(error = %e, "attach upgrade failed"),
+        }
+    });
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, stream_type(tty));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    Ok(r)
+}
+
+/// `GET /containers/{id}/logs`.
+fn logs(c: Arc<Container>, q: &HashMap<String, String>) -> Result<Response<Body>, EngineError> {
+    let rec = c.record();
+    if rec.host_config.log_config.kind == "none" {
+        return Err(EngineError {
+            kind: ErrorKind::InvalidArgument,
+            message: "configured logging driver does not support reading".into(),
+        });
+    }
+    let o = LogOptions {
+        stdout: flag(q, "stdout"),
+        stderr: flag(q, "stderr"),
+        follow: flag(q, "follow"),
+        since: q.get("since").and_then(|s| parse_time(s)),
+        until: q.get("until").and_then(|s| parse_time(s)),
+        timestamps: flag(q, "timestamps"),
+        tail: q
+            .get("tail")
+            .filter(|t| t.as_str() != "all" && !t.is_empty())
+            .map(|t| {
+                t.parse::<usize>()
+                    .map_err(|_| EngineError::bad_request(format!("invalid tail {t:?}")))
+            })
+            .transpose()?,
+    };
+    if !o.stdout && !o.stderr {
+        return Err(EngineError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let rx = super::logs::stream(c, o);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, stream_type(rec.config.tty));
+    Ok(r)
+}

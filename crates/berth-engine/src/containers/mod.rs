@@ -1,0 +1,1102 @@
+//! Containers: their records, their lifecycle, and their shims.
+//!
+//! [`Containers`] holds every container of the data root, each an
+//! [`Container`] whose [`Record`] is written atomically to
+//! `containers/<id>/container.json` on every change. Starting a container
+//! mounts its snapshot, writes its OCI bundle, and execs a `berth shim`;
+//! the daemon then keeps one connection to the shim for the container's
+//! stdio (fanned out to API clients through a broadcast channel, so an
+//! attach made before the start misses nothing) and one that waits for
+//! the exit. When the daemon restarts, [`Containers::open`] reconnects to
+//! the shims still running and settles those whose containers ended.
+
+pub mod api;
+mod logs;
+pub mod record;
+pub mod spec;
+mod stdio;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use berth_api::container::{CreateRequest, CreateResponse};
+use berth_image::ImageConfig;
+use berth_image::snapshot::chain_ids;
+use berth_model::{Digest, ErrorKind};
+use berth_shim::client::ShimClient;
+use berth_shim::{ExitRecord, ShimConfig};
+use bytes::Bytes;
+use tokio::sync::{broadcast, watch};
+
+use crate::EngineError;
+use crate::images::ImageService;
+pub use record::{Record, State, ZERO_TIME};
+
+/// The stream number that marks the end of a run's output.
+pub const END_OF_OUTPUT: u8 = 255;
+
+/// One container.
+pub struct Container {
+    /// The 64-hex id.
+    pub id: String,
+    dir: PathBuf,
+    record: Mutex<Record>,
+    /// Bumped on every change of the record.
+    changes: watch::Sender<u64>,
+    /// Serialises start, stop, restart and remove.
+    op: tokio::sync::Mutex<()>,
+    /// The running container's output: (stream, bytes), and
+    /// [`END_OF_OUTPUT`] when a run's output has ended.
+    output: broadcast::Sender<(u8, Bytes)>,
+    /// The container's stdin: the write half of the daemon's attach
+    /// connection to the shim.
+    stdin: tokio::sync::Mutex<Option<tokio::net::unix::OwnedWriteHalf>>,
+    removed: AtomicBool,
+}
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Container {
+    /// A copy of the record.
+    pub fn record(&self) -> Record {
+        self.record.lock().expect("record lock").clone()
+    }
+
+    /// Whether it is running.
+    pub fn running(&self) -> bool {
+        self.record.lock().expect("record lock").state.running
+    }
+
+    /// Whether it has been removed.
+    pub fn removed(&self) -> bool {
+        self.removed.load(Ordering::SeqCst)
+    }
+
+    /// Changes the record, writes it, and tells the watchers.
+    fn update(&self, f: impl FnOnce(&mut Record)) -> Result<(), EngineError> {
+        let bytes = {
+            let mut rec = self.record.lock().expect("record lock");
+            f(&mut rec);
+            serde_json::to_vec_pretty(&*rec).expect("records serialise")
+        };
+        let result = if self.removed() {
+            Ok(())
+        } else {
+            berth_sys::fs::atomic_write(&self.dir.join("container.json"), &bytes).map_err(|e| {
+                EngineError::internal(format!("write the state of container {}: {e}", self.id))
+            })
+        };
+        self.changes.send_modify(|n| *n += 1);
+        result
+    }
+
+    /// A receiver of change notifications.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// A receiver of the container's output.
+    pub fn subscribe(&self) -> broadcast::Receiver<(u8, Bytes)> {
+        self.output.subscribe()
+    }
+
+    fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    /// The json-file log.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("{}-json.log", self.id))
+    }
+
+    /// Writes `data` to the container's stdin; false when it has none.
+    pub async fn write_stdin(&self, data: &[u8]) -> bool {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = self.stdin.lock().await;
+        match stdin.as_mut() {
+            Some(w) => w.write_all(data).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Ends the container's stdin (when it was opened with `StdinOnce`).
+    pub async fn close_stdin(&self) {
+        use tokio::io::AsyncWriteExt;
+        if let Some(mut w) = self.stdin.lock().await.take() {
+            let _ = w.shutdown().await;
+        }
+    }
+}
+
+/// Every container of a data root.
+pub struct Containers {
+    root: PathBuf,
+    runtime_root: PathBuf,
+    shims: PathBuf,
+    exe: PathBuf,
+    images: Arc<ImageService>,
+    all: RwLock<BTreeMap<String, Arc<Container>>>,
+    /// Names (with their slash) to ids, reserved before a record exists.
+    names: Mutex<BTreeMap<String, String>>,
+}
+
+impl std::fmt::Debug for Containers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Containers")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("/dev/urandom is readable");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const ADJECTIVES: &[&str] = &[
+    "agile", "bold", "brave", "bright", "calm", "clever", "crisp", "eager", "fair", "gentle",
+    "happy", "keen", "kind", "lively", "lucid", "merry", "nimble", "proud", "quick", "quiet",
+    "sharp", "steady", "swift", "tidy", "vivid", "warm", "wise", "witty", "zen", "jolly",
+];
+const NOUNS: &[&str] = &[
+    "anchor", "beacon", "buoy", "cabin", "capstan", "compass", "current", "dock", "ferry",
+    "galley", "harbor", "helm", "hull", "jetty", "keel", "lagoon", "lantern", "mast", "mooring",
+    "pier", "quay", "rudder", "sail", "schooner", "shoal", "skiff", "tide", "wharf", "wake",
+    "reef",
+];
+
+fn generated_name() -> String {
+    let r = random_hex(4);
+    let n = u32::from_str_radix(&r, 16).unwrap_or(0) as usize;
+    format!(
+        "{}_{}",
+        ADJECTIVES[n % ADJECTIVES.len()],
+        NOUNS[(n / ADJECTIVES.len()) % NOUNS.len()]
+    )
+}
+
+/// Whether `name` is a valid container name (Docker's rule).
+pub fn valid_name(name: &str) -> bool {
+    let n = name.strip_prefix('/').unwrap_or(name);
+    let mut chars = n.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && n.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Parses Docker's sizes: `10m`, `1g`, `512k`, `100`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n >= 0.0).then_some((n * mult as f64) as u64)
+}
+
+/// The exit code Docker gives a start that failed for `message`.
+pub fn start_failure_code(message: &str) -> i32 {
+    if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+    {
+        127
+    } else if message.contains("permission denied") {
+        126
+    } else {
+        128
+    }
+}
+
+/// The exit code and API error of a failed create or start (`what`).
+/// The docker CLI picks its exit code (126, 127) from the message's
+/// words, in lower case.
+fn start_error(what: &str, message: &str) -> (i32, EngineError) {
+    let message = message.replace("Permission denied", "permission denied");
+    let code = start_failure_code(&message);
+    let kind = if code == 128 {
+        ErrorKind::Internal
+    } else {
+        ErrorKind::InvalidArgument
+    };
+    let err = EngineError {
+        kind,
+        message: format!("failed to {what} the container: {message}"),
+    };
+    (code, err)
+}
+
+fn merge_env(image: &[String], request: &[String]) -> Vec<String> {
+    let key = |e: &str| {
+        e.split_once('=')
+            .map(|(k, _)| k.to_owned())
+            .unwrap_or_else(|| e.to_owned())
+    };
+    let mut out: Vec<String> = image.to_vec();
+    for e in request {
+        let k = key(e);
+        match out.iter().position(|x| key(x) == k) {
+            Some(i) => out[i] = e.clone(),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
+impl Containers {
+    /// Opens the containers of `data_root`, settling what happened while
+    /// no daemon was watching: reconnects to shims still running, records
+    /// the exits of those that ended, clears half-created containers.
+    pub async fn open(
+        data_root: &Path,
+        exec_root: &Path,
+        images: Arc<ImageService>,
+    ) -> Result<Arc<Containers>, String> {
+        let root = data_root.join("containers");
+        for dir in [&root, &exec_root.join("shims"), &exec_root.join("runtime")] {
+            std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        }
+        let exe = std::env::current_exe().map_err(|e| format!("find berth's own binary: {e}"))?;
+        let this = Arc::new(Containers {
+            root: root.clone(),
+            runtime_root: exec_root.join("runtime"),
+            shims: exec_root.join("shims"),
+            exe,
+            images,
+            all: RwLock::new(BTreeMap::new()),
+            names: Mutex::new(BTreeMap::new()),
+        });
+        let entries =
+            std::fs::read_dir(&root).map_err(|e| format!("list {}: {e}", root.display()))?;
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let record: Option<Record> = std::fs::read(dir.join("container.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            match record {
+                Some(rec) if rec.id == id => {
+                    let c = this.insert(rec);
+                    this.names
+                        .lock()
+                        .expect("names lock")
+                        .insert(c.record().name.clone(), id);
+                }
+                // A create that crashed before its record was written.
+                _ => {
+                    let _ = berth_image::snapshot::unmount(&dir.join("rootfs"));
+                    let _ = this.images.snapshots.remove(&id);
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
+        }
+        for c in this.list() {
+            if c.running() {
+                this.reconnect(&c).await;
+            } else if this.restarts_on_boot(&c.record()) {
+                let this2 = this.clone();
+                tokio::spawn(async move {
+                    let _ = this2.start(&c).await;
+                });
+            }
+        }
+        Ok(this)
+    }
+
+    fn insert(&self, rec: Record) -> Arc<Container> {
+        let id = rec.id.clone();
+        let c = Arc::new(Container {
+            dir: self.root.join(&id),
+            id: id.clone(),
+            record: Mutex::new(rec),
+            changes: watch::channel(0).0,
+            op: tokio::sync::Mutex::new(()),
+            output: broadcast::channel(1024).0,
+            stdin: tokio::sync::Mutex::new(None),
+            removed: AtomicBool::new(false),
+        });
+        self.all
+            .write()
+            .expect("containers lock")
+            .insert(id, c.clone());
+        c
+    }
+
+    fn shim(&self, c: &Container) -> ShimClient {
+        ShimClient::new(self.shims.join(&c.id))
+    }
+
+    fn restarts_on_boot(&self, rec: &Record) -> bool {
+        let policy = rec.host_config.restart_policy.name.as_str();
+        rec.state.started_at != ZERO_TIME
+            && (policy == "always" || (policy == "unless-stopped" && !rec.berth_stopped_by_user))
+    }
+
+    /// Every container, newest first.
+    pub fn list(&self) -> Vec<Arc<Container>> {
+        let mut all: Vec<Arc<Container>> = self
+            .all
+            .read()
+            .expect("containers lock")
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by_cached_key(|c| std::cmp::Reverse(c.record().created));
+        all
+    }
+
+    /// Finds a container by id, name, or unique id prefix.
+    pub fn get(&self, name: &str) -> Result<Arc<Container>, EngineError> {
+        let all = self.all.read().expect("containers lock");
+        if let Some(c) = all.get(name) {
+            return Ok(c.clone());
+        }
+        let with_slash = if name.starts_with('/') {
+            name.to_owned()
+        } else {
+            format!("/{name}")
+        };
+        if let Some(id) = self.names.lock().expect("names lock").get(&with_slash)
+            && let Some(c) = all.get(id)
+        {
+            return Ok(c.clone());
+        }
+        if !name.is_empty() {
+            let mut found = all
+                .range(name.to_owned()..)
+                .take_while(|(id, _)| id.starts_with(name));
+            if let Some((_, c)) = found.next() {
+                if found.next().is_some() {
+                    return Err(EngineError {
+                        kind: ErrorKind::InvalidArgument,
+                        message: format!("multiple IDs found with provided prefix: {name}"),
+                    });
+                }
+                return Ok(c.clone());
+            }
+        }
+        Err(EngineError::not_found(format!("No such container: {name}")))
+    }
+
+    /// Creates a container from `req` (`POST /containers/create`).
+    pub async fn create(
+        self: &Arc<Self>,
+        req: CreateRequest,
+        name: Option<String>,
+    ) -> Result<CreateResponse, EngineError> {
+        let mut req = req;
+        req.config.rest.remove("NetworkingConfig");
+        if req.config.image.is_empty() {
+            return Err(EngineError::bad_request(
+                "no image given: config.Image is empty",
+            ));
+        }
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) if !valid_name(&n) => {
+                return Err(EngineError::bad_request(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+            Some(n) => format!("/{}", n.trim_start_matches('/')),
+            None => loop {
+                let n = format!("/{}", generated_name());
+                if !self.names.lock().expect("names lock").contains_key(&n) {
+                    break n;
+                }
+            },
+        };
+        match req.host_config.restart_policy.name.as_str() {
+            "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
+            other => {
+                return Err(EngineError::bad_request(format!(
+                    "invalid restart policy {other:?}: use no, always, unless-stopped or on-failure"
+                )));
+            }
+        }
+        if req.host_config.auto_remove
+            && !matches!(req.host_config.restart_policy.name.as_str(), "" | "no")
+        {
+            return Err(EngineError::bad_request(
+                "conflicting options: cannot specify both --restart and --rm",
+            ));
+        }
+        let images = self.images.clone();
+        let image_name = req.config.image.clone();
+        let (image_id, image_config, chain) = tokio::task::spawn_blocking(move || {
+            let (_, target) = images.find(&image_name).map_err(|e| {
+                if e.starts_with("No such image") {
+                    let shown = berth_model::ImageRef::parse(&image_name)
+                        .map(|r| crate::images::repository_and_tag(&r))
+                        .map(|(repo, tag)| format!("{repo}:{tag}"))
+                        .unwrap_or(image_name.clone());
+                    EngineError::not_found(format!("No such image: {shown}"))
+                } else {
+                    EngineError::bad_request(e)
+                }
+            })?;
+            let (_, manifest) = images.resolve(&target).map_err(EngineError::internal)?;
+            let config = ImageConfig::from_slice(
+                &images
+                    .read_blob(&manifest.config.digest)
+                    .map_err(EngineError::internal)?,
+            )
+            .map_err(|e| EngineError::internal(e.to_string()))?;
+            images
+                .unpack(&target, |_, _| {})
+                .map_err(|e| EngineError::internal(format!("unpack {image_name}: {e}")))?;
+            let chain = chain_ids(&config.rootfs.diff_ids).pop();
+            Ok::<_, EngineError>((manifest.config.digest, config, chain))
+        })
+        .await
+        .map_err(|e| EngineError::internal(e.to_string()))??;
+        let id = random_hex(32);
+        let mut cfg = req.config;
+        let img = image_config.config.clone().unwrap_or_default();
+        cfg.env = merge_env(img.env.as_deref().unwrap_or_default(), &cfg.env);
+        match &cfg.entrypoint {
+            Some(e) => {
+                if e.len() == 1 && e[0].is_empty() {
+                    cfg.entrypoint = None;
+                }
+            }
+            None => {
+                cfg.entrypoint = img.entrypoint.clone();
+                if cfg.cmd.is_none() {
+                    cfg.cmd = img.cmd.clone();
+                }
+            }
+        }
+        let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
+        argv.extend(cfg.cmd.clone().unwrap_or_default());
+        if argv.is_empty() {
+            return Err(EngineError::bad_request("no command specified"));
+        }
+        if cfg.working_dir.is_empty() {
+            cfg.working_dir = img.working_dir.clone().unwrap_or_default();
+        }
+        if cfg.user.is_empty() {
+            cfg.user = img.user.clone().unwrap_or_default();
+        }
+        let mut labels = img.labels.clone().unwrap_or_default();
+        labels.extend(std::mem::take(&mut cfg.labels));
+        cfg.labels = labels;
+        if cfg.stop_signal.is_none() {
+            cfg.stop_signal = img.stop_signal.clone();
+        }
+        if cfg.hostname.is_empty() {
+            cfg.hostname = id[..12].to_owned();
+        }
+        if let Some(ports) = &img.exposed_ports {
+            let mine = cfg.exposed_ports.get_or_insert_with(Default::default);
+            for p in ports.keys() {
+                mine.entry(p.clone())
+                    .or_insert_with(|| serde_json::json!({}));
+            }
+        }
+        if let Some(vols) = &img.volumes {
+            let mine = cfg.volumes.get_or_insert_with(Default::default);
+            for v in vols.keys() {
+                mine.entry(v.clone())
+                    .or_insert_with(|| serde_json::json!({}));
+            }
+        }
+        let mut host = req.host_config;
+        if host.network_mode.is_empty() {
+            host.network_mode = "default".into();
+        }
+        if host.log_config.kind.is_empty() {
+            host.log_config.kind = "json-file".into();
+        }
+        match host.log_config.kind.as_str() {
+            "json-file" | "local" | "none" => {}
+            other => {
+                return Err(EngineError::bad_request(format!(
+                    "log driver {other:?} is not supported: use json-file, local or none"
+                )));
+            }
+        }
+        for (k, v) in &host.log_config.config {
+            let ok = match k.as_str() {
+                "max-size" => parse_size(v).is_some(),
+                "max-file" => v.parse::<u32>().is_ok_and(|n| n >= 1),
+                "compress" | "mode" | "labels" | "env" | "tag" => true,
+                _ => false,
+            };
+            if !ok {
+                return Err(EngineError::bad_request(format!(
+                    "invalid log option {k}={v:?}"
+                )));
+            }
+        }
+        spec::capabilities(&host).map_err(EngineError::bad_request)?;
+        let record = Record {
+            id: id.clone(),
+            created: berth_model::time::now_rfc3339_nanos(),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            state: State::default(),
+            image: image_id.to_string(),
+            name: name.clone(),
+            restart_count: 0,
+            config: cfg,
+            host_config: host,
+            berth_chain: chain.as_ref().map(Digest::to_string),
+            berth_stopped_by_user: false,
+        };
+        {
+            let mut names = self.names.lock().expect("names lock");
+            if let Some(other) = names.get(&name) {
+                return Err(EngineError {
+                    kind: ErrorKind::Conflict,
+                    message: format!(
+                        "Conflict. The container name \"{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    ),
+                });
+            }
+            names.insert(name.clone(), id.clone());
+        }
+        let this = self.clone();
+        let rec2 = record.clone();
+        let made = tokio::task::spawn_blocking(move || this.write_new(&rec2, chain.as_ref()))
+            .await
+            .map_err(|e| EngineError::internal(e.to_string()))
+            .and_then(|r| r);
+        if let Err(e) = made {
+            self.names.lock().expect("names lock").remove(&name);
+            return Err(e);
+        }
+        self.insert(record);
+        Ok(CreateResponse {
+            id,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The container's directory, snapshot and record, or nothing.
+    fn write_new(&self, rec: &Record, chain: Option<&Digest>) -> Result<(), EngineError> {
+        let dir = self.root.join(&rec.id);
+        let result = (|| {
+            std::fs::create_dir(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+            std::fs::create_dir(dir.join("rootfs"))
+                .map_err(|e| format!("create {}: {e}", dir.display()))?;
+            self.images
+                .snapshots
+                .prepare(&rec.id, chain)
+                .map_err(|e| format!("prepare the container's filesystem: {e}"))?;
+            berth_sys::fs::atomic_write(
+                &dir.join("container.json"),
+                &serde_json::to_vec_pretty(rec).expect("records serialise"),
+            )
+            .map_err(|e| format!("write the container's record: {e}"))
+        })();
+        if let Err(e) = result {
+            let _ = self.images.snapshots.remove(&rec.id);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(EngineError::internal(e));
+        }
+        Ok(())
+    }
+
+    /// Starts `c`; false when it was already running.
+    pub async fn start(self: &Arc<Self>, c: &Arc<Container>) -> Result<bool, EngineError> {
+        let _op = c.op.lock().await;
+        self.start_locked(c).await
+    }
+
+    async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<bool, EngineError> {
+        if c.removed() {
+            return Err(EngineError::not_found(format!(
+                "No such container: {}",
+                c.id
+            )));
+        }
+        if c.running() {
+            return Ok(false);
+        }
+        let rec = c.record();
+        let join_netns = match rec.host_config.network_mode.strip_prefix("container:") {
+            Some(other) => {
+                let o = self.get(other)?;
+                let pid = o.record().state.pid;
+                if !o.running() || pid == 0 {
+                    return Err(EngineError {
+                        kind: ErrorKind::Conflict,
+                        message: format!(
+                            "cannot join the network of container {other}: it is not running"
+                        ),
+                    });
+                }
+                Some(format!("/proc/{pid}/ns/net"))
+            }
+            None => None,
+        };
+        let this = self.clone();
+        let c2 = c.clone();
+        let config = tokio::task::spawn_blocking(move || this.prepare_bundle(&c2, join_netns))
+            .await
+            .map_err(|e| EngineError::internal(e.to_string()))?;
+        let config = match config {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = berth_image::snapshot::unmount(&c.rootfs());
+                let _ = c.update(|r| r.state.error = e.message.clone());
+                return Err(e);
+            }
+        };
+        let shim = self.shim(c);
+        let pid = match berth_shim::client::spawn(&self.exe, shim.dir().path(), &config).await {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = berth_image::snapshot::unmount(&c.rootfs());
+                let (code, err) = start_error("create", &e);
+                let _ = c.update(|r| {
+                    r.state.error = e.clone();
+                    r.state.exit_code = code;
+                    r.state.status = if r.state.started_at == ZERO_TIME {
+                        "created".into()
+                    } else {
+                        "exited".into()
+                    };
+                });
+                // Docker removes an auto-remove container whose start
+                // failed (the CLI waits for that removal).
+                if rec.host_config.auto_remove {
+                    let this = self.clone();
+                    let c = c.clone();
+                    tokio::spawn(async move {
+                        let _ = this.remove(&c, true).await;
+                    });
+                }
+                return Err(err);
+            }
+        };
+        self.connect_stdio(c, &shim, &rec).await;
+        if let Err(e) = shim.start().await {
+            // The init is gone; the shim records the exit. The docker CLI
+            // picks its exit code (126, 127) from the message's words.
+            let (code, err) = start_error("start", &e);
+            let _ = c.update(|r| {
+                r.state.error = e.clone();
+                r.state.exit_code = code;
+            });
+            self.monitor(c.clone(), shim);
+            return Err(err);
+        }
+        c.update(|r| {
+            r.state = State {
+                status: "running".into(),
+                running: true,
+                pid,
+                started_at: berth_model::time::now_rfc3339_nanos(),
+                finished_at: r.state.finished_at.clone(),
+                ..State::default()
+            };
+            r.berth_stopped_by_user = false;
+        })?;
+        self.monitor(c.clone(), shim);
+        Ok(true)
+    }
+
+    /// Mounts the root, writes /etc files and the bundle, and returns the
+    /// shim's configuration.
+    fn prepare_bundle(
+        &self,
+        c: &Container,
+        join_netns: Option<String>,
+    ) -> Result<ShimConfig, EngineError> {
+        let rec = c.record();
+        let rootfs = c.rootfs();
+        let _ = berth_image::snapshot::unmount(&rootfs);
+        let mount = self
+            .images
+            .snapshots
+            .mounts(&c.id)
+            .map_err(|e| EngineError::internal(format!("the container's filesystem: {e}")))?;
+        mount
+            .mount(&rootfs)
+            .map_err(|e| EngineError::internal(format!("mount {}: {e}", rootfs.display())))?;
+        let write = |name: &str, text: String| {
+            let p = c.dir.join(name);
+            berth_sys::fs::atomic_write(&p, text.as_bytes())
+                .map_err(|e| EngineError::internal(format!("write {}: {e}", p.display())))
+                .map(|()| p)
+        };
+        let host_net = rec.host_config.network_mode == "host";
+        let hostname_text = if host_net {
+            nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            rec.config.hostname.clone()
+        };
+        let hostname = write("hostname", format!("{hostname_text}\n"))?;
+        let hosts_text = if host_net {
+            std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+        } else {
+            let mut h = String::from(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+            );
+            for e in &rec.host_config.extra_hosts {
+                if let Some((name, ip)) = e.split_once(':') {
+                    h.push_str(&format!("{ip}\t{name}\n"));
+                }
+            }
+            h
+        };
+        let hosts = write("hosts", hosts_text)?;
+        let resolv = write(
+            "resolv.conf",
+            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        )?;
+        let spec = spec::build(
+            &rec,
+            &spec::Paths {
+                rootfs: &rootfs,
+                hostname: &hostname,
+                hosts: &hosts,
+                resolv: &resolv,
+                join_netns,
+            },
+        )
+        .map_err(EngineError::bad_request)?;
+        let bundle = c.dir.join("bundle");
+        std::fs::create_dir_all(&bundle)
+            .map_err(|e| EngineError::internal(format!("create {}: {e}", bundle.display())))?;
+        berth_sys::fs::atomic_write(
+            &bundle.join("config.json"),
+            &serde_json::to_vec_pretty(&spec).expect("specs serialise"),
+        )
+        .map_err(|e| EngineError::internal(format!("write the bundle: {e}")))?;
+        let log = &rec.host_config.log_config;
+        Ok(ShimConfig {
+            id: c.id.clone(),
+            bundle,
+            runtime_root: self.runtime_root.clone(),
+            log_path: (log.kind != "none").then(|| c.log_path()),
+            log_max_size: log
+                .config
+                .get("max-size")
+                .and_then(|s| parse_size(s))
+                .unwrap_or(0),
+            log_max_files: log
+                .config
+                .get("max-file")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1),
+            tty: rec.config.tty,
+            open_stdin: rec.config.open_stdin,
+            stdin_once: rec.config.stdin_once,
+        })
+    }
+
+    /// Connects the daemon's stdio connection to the shim: output into
+    /// the broadcast channel, the write half kept as the stdin.
+    async fn connect_stdio(&self, c: &Arc<Container>, shim: &ShimClient, rec: &Record) {
+        let Ok(stream) = shim.attach(rec.config.open_stdin, true, true).await else {
+            return;
+        };
+        let (read, write) = stream.into_split();
+        *c.stdin.lock().await = rec.config.open_stdin.then_some(write);
+        tokio::spawn(stdio::pump(read, rec.config.tty, c.output.clone()));
+    }
+
+    /// Waits for the container's exit in the background, then settles it.
+    fn monitor(self: &Arc<Self>, c: Arc<Container>, shim: ShimClient) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let exit = shim.wait().await.unwrap_or_else(|_| ExitRecord {
+                exit_code: 255,
+                finished_at: berth_model::time::now_rfc3339_nanos(),
+                oom_killed: false,
+            });
+            tracing::debug!(id = %c.id, "wait on the shim ended without an exit");
+            this.exited(&c, exit).await;
+        });
+    }
+
+    /// Reattaches to the shim of a container that was running when the
+    /// daemon stopped, or settles its exit.
+    async fn reconnect(self: &Arc<Self>, c: &Arc<Container>) {
+        let shim = self.shim(c);
+        if shim.alive().await {
+            let rec = c.record();
+            self.connect_stdio(c, &shim, &rec).await;
+            self.monitor(c.clone(), shim);
+            return;
+        }
+        let exit = shim.dir().read_exit().unwrap_or_else(|| ExitRecord {
+            exit_code: 255,
+            finished_at: berth_model::time::now_rfc3339_nanos(),
+            oom_killed: false,
+        });
+        let _ = berth_runtime::ops::delete::delete(&self.runtime_root, &c.id, true);
+        self.exited(c, exit).await;
+    }
+
+    async fn exited(self: &Arc<Self>, c: &Arc<Container>, exit: ExitRecord) {
+        c.stdin.lock().await.take();
+        let rootfs = c.rootfs();
+        let _ = tokio::task::spawn_blocking(move || berth_image::snapshot::unmount(&rootfs)).await;
+        let _ = std::fs::remove_dir_all(self.shims.join(&c.id));
+        let _ = c.update(|r| {
+            r.state.running = false;
+            r.state.paused = false;
+            r.state.pid = 0;
+            r.state.status = "exited".into();
+            r.state.exit_code = exit.exit_code;
+            r.state.oom_killed = exit.oom_killed;
+            r.state.finished_at = exit.finished_at.clone();
+        });
+        let rec = c.record();
+        if rec.host_config.auto_remove {
+            let this = self.clone();
+            let c = c.clone();
+            tokio::spawn(async move {
+                let _ = this.remove(&c, true).await;
+            });
+            return;
+        }
+        let policy = &rec.host_config.restart_policy;
+        let restart = !rec.berth_stopped_by_user
+            && match policy.name.as_str() {
+                "always" | "unless-stopped" => true,
+                "on-failure" => {
+                    exit.exit_code != 0
+                        && (policy.maximum_retry_count <= 0
+                            || i64::from(rec.restart_count) < policy.maximum_retry_count)
+                }
+                _ => false,
+            };
+        if restart {
+            let delay = Duration::from_millis(100 << rec.restart_count.min(9));
+            let _ = c.update(|r| {
+                r.state.restarting = true;
+                r.state.status = "restarting".into();
+            });
+            let this = self.clone();
+            let c = c.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _op = c.op.lock().await;
+                let rec = c.record();
+                if c.removed() || !rec.state.restarting || rec.berth_stopped_by_user {
+                    return;
+                }
+                let _ = c.update(|r| {
+                    r.restart_count += 1;
+                    r.state.restarting = false;
+                });
+                if this.start_locked(&c).await.is_err() {
+                    let _ = c.update(|r| r.state.status = "exited".into());
+                }
+            });
+        }
+    }
+
+    /// Sends `signal` to a running container.
+    pub async fn kill(&self, c: &Container, signal: i32) -> Result<(), EngineError> {
+        if !c.running() {
+            return Err(EngineError {
+                kind: ErrorKind::Conflict,
+                message: format!("Container {} is not running", c.id),
+            });
+        }
+        self.shim(c)
+            .kill(signal)
+            .await
+            .map_err(|e| EngineError::internal(format!("kill container {}: {e}", c.id)))
+    }
+
+    /// Waits until `c` is not running (or `timeout`); true if it stopped.
+    async fn wait_stopped(c: &Container, timeout: Duration) -> bool {
+        let mut rx = c.watch();
+        tokio::time::timeout(timeout, async {
+            loop {
+                if !c.running() {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    /// Stops `c`: its stop signal, then SIGKILL after `timeout` seconds;
+    /// false when it was not running.
+    pub async fn stop(
+        &self,
+        c: &Arc<Container>,
+        timeout: Option<i64>,
+        signal: Option<String>,
+    ) -> Result<bool, EngineError> {
+        let _op = c.op.lock().await;
+        let rec = c.record();
+        if rec.state.restarting {
+            c.update(|r| {
+                r.state.restarting = false;
+                r.state.status = "exited".into();
+                r.berth_stopped_by_user = true;
+            })?;
+            return Ok(true);
+        }
+        if !rec.state.running {
+            return Ok(false);
+        }
+        c.update(|r| r.berth_stopped_by_user = true)?;
+        let sig_name = signal
+            .or(rec.config.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".into());
+        let sig = berth_runtime::ops::signal::parse_signal(&sig_name)
+            .map_err(|e| EngineError::bad_request(e.to_string()))?;
+        let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        if timeout != 0 {
+            let _ = self.shim(c).kill(sig).await;
+        }
+        let grace = if timeout < 0 {
+            Duration::from_secs(u64::MAX / 4)
+        } else {
+            Duration::from_secs(timeout as u64)
+        };
+        if !Self::wait_stopped(c, grace).await {
+            let _ = self.shim(c).kill(libc::SIGKILL).await;
+            if !Self::wait_stopped(c, Duration::from_secs(30)).await {
+                return Err(EngineError::internal(format!(
+                    "container {} did not stop after SIGKILL",
+                    c.id
+                )));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Removes `c`, killing it first when `force`.
+    pub async fn remove(&self, c: &Arc<Container>, force: bool) -> Result<(), EngineError> {
+        let _op = c.op.lock().await;
+        if c.removed() {
+            return Ok(());
+        }
+        if c.running() {
+            if !force {
+                return Err(EngineError {
+                    kind: ErrorKind::Conflict,
+                    message: format!(
+                        "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                        c.record().name
+                    ),
+                });
+            }
+            c.update(|r| r.berth_stopped_by_user = true)?;
+            let _ = self.shim(c).kill(libc::SIGKILL).await;
+            if !Self::wait_stopped(c, Duration::from_secs(30)).await {
+                return Err(EngineError::internal(format!(
+                    "container {} did not stop after SIGKILL",
+                    c.id
+                )));
+            }
+        }
+        let rec = c.record();
+        let dir = c.dir.clone();
+        let images = self.images.clone();
+        let id = c.id.clone();
+        // Rename first: a crash half way leaves no record that looks whole.
+        let doomed = self.root.join(format!(".removing-{id}"));
+        tokio::task::spawn_blocking(move || {
+            let _ = berth_image::snapshot::unmount(&dir.join("rootfs"));
+            std::fs::rename(&dir, &doomed)
+                .map_err(|e| EngineError::internal(format!("remove container {id}: {e}")))?;
+            let _ = images.snapshots.remove(&id);
+            let _ = std::fs::remove_dir_all(&doomed);
+            Ok::<_, EngineError>(())
+        })
+        .await
+        .map_err(|e| EngineError::internal(e.to_string()))??;
+        c.removed.store(true, Ordering::SeqCst);
+        self.all.write().expect("containers lock").remove(&c.id);
+        self.names.lock().expect("names lock").remove(&rec.name);
+        c.changes.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Renames `c`.
+    pub fn rename(&self, c: &Container, new: &str) -> Result<(), EngineError> {
+        if !valid_name(new) {
+            return Err(EngineError::bad_request(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let new = format!("/{}", new.trim_start_matches('/'));
+        let old = c.record().name;
+        {
+            let mut names = self.names.lock().expect("names lock");
+            if let Some(other) = names.get(&new) {
+                return Err(EngineError {
+                    kind: ErrorKind::Conflict,
+                    message: format!(
+                        "Conflict. The container name \"{new}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    ),
+                });
+            }
+            names.insert(new.clone(), c.id.clone());
+            names.remove(&old);
+        }
+        c.update(|r| r.name = new)
+    }
+
+    /// Freezes (`pause`) or thaws `c`.
+    pub async fn pause(&self, c: &Container, pause: bool) -> Result<(), EngineError> {
+        let rec = c.record();
+        if !rec.state.running {
+            return Err(EngineError {
+                kind: ErrorKind::Conflict,
+                message: format!("Container {} is not running", c.id),
+            });
+        }
+        if rec.state.paused == pause {
+            return Err(EngineError {
+                kind: ErrorKind::Conflict,
+                message: if pause {
+                    format!("Container {} is already paused", c.id)
+                } else {
+                    format!("Container {} is not paused", c.id)
+                },
+            });
+        }
+        let root = self.runtime_root.clone();
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || {
+            if pause {
+                berth_runtime::ops::signal::pause(&root, &id)
+            } else {
+                berth_runtime::ops::signal::resume(&root, &id)
+            }
+        })
+        .await
+        .map_err(|e| EngineError::internal(e.to_string()))?
+        .map_err(|e| EngineError::internal(e.to_string()))?;
+        c.update(|r| r.state.paused = pause)
+    }
+
+    /// The ids of images that containers use.
+    pub fn images_in_use(&self) -> Vec<String> {
+        self.list().iter().map(|c| c.record().image).collect()
+    }
+}

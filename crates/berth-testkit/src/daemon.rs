@@ -1,0 +1,239 @@
+//! A `berth daemon` per test, on its own socket, data root and exec root,
+//! that removes every container it ran when dropped (containers outlive a
+//! daemon by design, so killing the daemon alone would leave them).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::peer::run_with_timeout;
+
+/// The docker CLI the end-to-end suites drive.
+pub const DOCKER: &str = "/usr/local/bin/docker";
+
+/// A daemon, killed and cleaned up when dropped.
+pub struct Daemon {
+    berth: PathBuf,
+    child: Option<Child>,
+    /// The API socket.
+    pub socket: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `berth daemon` in a fresh temporary directory.
+    pub fn start(berth: &Path) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("berth.sock");
+        let mut d = Daemon {
+            berth: berth.to_owned(),
+            child: None,
+            socket,
+            dir,
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(&self.berth)
+            .arg("daemon")
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--exec-root")
+            .arg(self.exec_root())
+            .env("BERTH_DATA_ROOT", self.data_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join("daemon.log")).expect("log"))
+            .spawn()
+            .expect("start berth daemon");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http(&self.socket, "GET", "/_ping").0 != 200 {
+            assert!(Instant::now() < deadline, "the daemon did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the daemon with SIGKILL (its containers keep running) and
+    /// starts a new one on the same roots.
+    pub fn kill_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn();
+    }
+
+    /// The temporary directory everything is under.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The data root.
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The exec root.
+    pub fn exec_root(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// `DOCKER_HOST` for this daemon.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// A raw HTTP/1.1 exchange: the status, the headers (lowercased) and
+    /// the body.
+    pub fn request(&self, method: &str, path: &str) -> (u16, String, String) {
+        http(&self.socket, method, path)
+    }
+
+    /// The docker CLI pointed at this daemon (30 s at most).
+    pub fn docker(&self, args: &[&str]) -> Output {
+        run_with_timeout(
+            Command::new(DOCKER).arg("-H").arg(self.host()).args(args),
+            Duration::from_secs(30),
+        )
+    }
+
+    /// The docker CLI with `input` on its stdin.
+    pub fn docker_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = Command::new(DOCKER)
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run docker");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().expect("docker output");
+        let _ = writer.join();
+        out
+    }
+
+    /// Imports the busybox rootfs into the data root as `name` with
+    /// berth's own CLI (`extra` are import flags); returns the image ID.
+    pub fn import_busybox(&self, name: &str, extra: &[&str]) -> String {
+        let rootfs = self.dir.path().join("rootfs.tar");
+        if !rootfs.exists() {
+            crate::write_busybox_rootfs_tar(&rootfs).expect("rootfs tar");
+        }
+        let imported = run_with_timeout(
+            Command::new(&self.berth)
+                .arg("import")
+                .args(extra)
+                .arg(&rootfs)
+                .args((!name.is_empty()).then_some(name))
+                .env("BERTH_DATA_ROOT", self.data_root()),
+            Duration::from_secs(60),
+        );
+        assert!(
+            imported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        String::from_utf8_lossy(&imported.stdout).trim().to_owned()
+    }
+
+    /// The ids of every container the daemon knows.
+    fn container_ids(&self) -> Vec<String> {
+        let (status, _, body) = self.request("GET", "/containers/json?all=1");
+        if status != 200 {
+            return Vec::new();
+        }
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        list.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["Id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            for id in self.container_ids() {
+                let _ = self.request("DELETE", &format!("/containers/{id}?force=1"));
+            }
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Whatever the API could not remove: the runtime deletes its
+        // containers (processes and cgroups), then the mounts go.
+        let runtime = self.exec_root().join("runtime");
+        if let Ok(entries) = std::fs::read_dir(&runtime) {
+            for e in entries.flatten() {
+                let _ = Command::new(&self.berth)
+                    .arg("runtime")
+                    .arg("--root")
+                    .arg(&runtime)
+                    .args(["delete", "--force"])
+                    .arg(e.file_name())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.exec_root().join("shims")) {
+            for e in entries.flatten() {
+                let pid = std::fs::read_to_string(e.path().join("shim.pid"));
+                if let Some(pid) = pid.ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill(2) of a shim this daemon started.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.data_root().join("containers")) {
+            for e in entries.flatten() {
+                let target = e.path().join("rootfs");
+                if let Ok(c) = std::ffi::CString::new(target.as_os_str().as_encoded_bytes()) {
+                    // SAFETY: a NUL-terminated path.
+                    unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+                }
+            }
+        }
+    }
+}
+
+/// A raw HTTP/1.1 exchange on a unix socket: the status, the headers
+/// (lowercased) and the body.
+pub fn http(socket: &Path, method: &str, path: &str) -> (u16, String, String) {
+    let Ok(mut conn) = UnixStream::connect(socket) else {
+        return (0, String::new(), String::new());
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(60)));
+    if write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
+        return (0, String::new(), String::new());
+    }
+    let mut response = String::new();
+    let _ = conn.read_to_string(&mut response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}

@@ -1,0 +1,442 @@
+//! Containers through `berth daemon`, driven by the real docker CLI: run,
+//! attach, logs, ps, stop, kill, rm, inspect, restart policies, and
+//! containers that outlive a daemon killed with SIGKILL.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use berth_testkit::daemon::{DOCKER, Daemon};
+use common::{berth, text};
+
+/// A daemon with the busybox image as `busybox:latest`, or none when the
+/// docker CLI is missing.
+fn daemon() -> Option<Daemon> {
+    if !Path::new(DOCKER).exists() {
+        eprintln!("skipped: {DOCKER} is missing");
+        return None;
+    }
+    let d = Daemon::start(berth());
+    d.import_busybox("busybox:latest", &["-c", r#"CMD ["sh"]"#]);
+    Some(d)
+}
+
+/// The output of a command that must succeed.
+fn ok(out: &std::process::Output) -> String {
+    common::check(out.clone())
+}
+
+fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    ok(&d.docker(&["inspect", "-f", format, name]))
+        .trim()
+        .to_owned()
+}
+
+/// Polls until `f` holds (or 20 s pass).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn run_prints_output_and_returns_the_containers_exit_code() {
+    let Some(d) = daemon() else { return };
+    let out = d.docker(&["run", "--rm", "busybox", "echo", "hello from berth"]);
+    assert_eq!(ok(&out), "hello from berth\n");
+
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo to-stdout; echo to-stderr >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "to-stdout\n");
+    assert!(text(&out.stderr).contains("to-stderr"));
+
+    // 127: the command is not in the image; the --rm container is gone.
+    let out = d.docker(&["run", "--rm", "busybox", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("executable file not found"),
+        "{}",
+        text(&out.stderr)
+    );
+    // 126: found, but not executable.
+    let out = d.docker(&["run", "--rm", "busybox", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
+    assert_eq!(ok(&d.docker(&["ps", "-aq"])), "");
+
+    // Config: env, workdir, user, hostname; the image's CMD by default.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        "-h",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $GREETING $(pwd) $(id -u):$(id -g) $(hostname) $HOME",
+    ]);
+    assert_eq!(ok(&out), "hi /tmp 1000:1000 box /\n");
+    let out = d.docker_with_input(
+        &["run", "--rm", "-i", "busybox"],
+        b"echo default cmd is sh\n",
+    );
+    assert_eq!(ok(&out), "default cmd is sh\n");
+
+    // stdin through -i, closed at its end.
+    let out = d.docker_with_input(&["run", "--rm", "-i", "busybox", "wc", "-l"], b"a\nb\nc\n");
+    assert_eq!(ok(&out).trim(), "3");
+
+    // A private network namespace with its loopback up.
+    let out = d.docker(&["run", "--rm", "busybox", "ip", "-o", "addr", "show", "lo"]);
+    assert!(
+        ok(&out).contains("inet 127.0.0.1/8"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    assert_eq!(ok(&out).lines().count(), 1, "{}", text(&out.stdout));
+}
+
+#[test]
+fn detached_containers_are_listed_logged_stopped_and_removed() {
+    let Some(d) = daemon() else { return };
+    let id = ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "--label",
+        "role=test",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 42' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+    ]))
+    .trim()
+    .to_owned();
+    assert_eq!(id.len(), 64);
+    assert_eq!(ok(&d.docker(&["ps", "-q"])).trim(), &id[..12]);
+    assert_eq!(
+        ok(&d.docker(&[
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Names}} {{.Image}} {{.State}}"
+        ]))
+        .trim(),
+        format!("{id} ticker busybox running")
+    );
+    assert_eq!(
+        ok(&d.docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            "label=role=test",
+            "--filter",
+            "status=running"
+        ]))
+        .trim(),
+        &id[..12]
+    );
+    assert_eq!(ok(&d.docker(&["ps", "-q", "--filter", "name=nothing"])), "");
+    // Names resolve by name, full id and unique prefix.
+    for name in ["ticker", id.as_str(), &id[..5]] {
+        assert_eq!(
+            inspect(&d, name, "{{.Name}} {{.State.Status}}"),
+            "/ticker running"
+        );
+    }
+    let pid: i32 = inspect(&d, "ticker", "{{.State.Pid}}").parse().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+
+    eventually("three ticks in the log", || {
+        text(&d.docker(&["logs", "ticker"]).stdout).lines().count() >= 3
+    });
+    let logs = ok(&d.docker(&["logs", "ticker"]));
+    assert!(logs.starts_with("tick 0\ntick 1\ntick 2\n"), "{logs}");
+    assert_eq!(
+        ok(&d.docker(&["logs", "--tail", "1", "ticker"]))
+            .lines()
+            .count(),
+        1
+    );
+    let stamped = ok(&d.docker(&["logs", "-t", "--tail", "1", "ticker"]));
+    assert!(
+        stamped.starts_with("20") && stamped.contains("Z tick"),
+        "{stamped}"
+    );
+
+    // The stop signal is trapped: the container exits with its own code.
+    let out = d.docker(&["stop", "ticker"]);
+    assert_eq!(ok(&out).trim(), "ticker");
+    assert_eq!(
+        inspect(
+            &d,
+            "ticker",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}"
+        ),
+        "exited 42 false"
+    );
+    assert!(ok(&d.docker(&["logs", "ticker"])).ends_with("got TERM\n"));
+    assert!(ok(&d.docker(&["ps", "-a", "--format", "{{.Status}}"])).starts_with("Exited (42)"),);
+    assert_eq!(ok(&d.docker(&["ps", "-q"])), "");
+    // Stopping a stopped container is fine; killing one is not.
+    assert!(d.docker(&["stop", "ticker"]).status.success());
+    let out = d.docker(&["kill", "ticker"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not running"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Start again, then wait, kill with a signal, restart, rename.
+    ok(&d.docker(&["start", "ticker"]));
+    assert_eq!(inspect(&d, "ticker", "{{.State.Status}}"), "running");
+    ok(&d.docker(&["restart", "-t", "5", "ticker"]));
+    assert_eq!(inspect(&d, "ticker", "{{.State.Status}}"), "running");
+    ok(&d.docker(&["pause", "ticker"]));
+    assert_eq!(
+        inspect(&d, "ticker", "{{.State.Status}} {{.State.Paused}}"),
+        "paused true"
+    );
+    ok(&d.docker(&["unpause", "ticker"]));
+    let out = d.docker(&["rm", "ticker"]);
+    assert!(!out.status.success(), "a running container was removed");
+    assert!(text(&out.stderr).contains("stop the container before removing or force remove"));
+    ok(&d.docker(&["rename", "ticker", "tocker"]));
+    ok(&d.docker(&["kill", "-s", "KILL", "tocker"]));
+    assert_eq!(ok(&d.docker(&["wait", "tocker"])).trim(), "137");
+    ok(&d.docker(&["rm", "tocker"]));
+    assert_eq!(ok(&d.docker(&["ps", "-aq"])), "");
+    let out = d.docker(&["inspect", "tocker"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("No such"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Nothing is left mounted for it.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&id), "{mounts}");
+}
+
+#[test]
+fn logs_follow_until_the_container_exits_and_rotate() {
+    let Some(d) = daemon() else { return };
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line $i; sleep 0.1; done",
+    ]));
+    let out = d.docker(&["logs", "-f", "counter"]);
+    assert_eq!(ok(&out), "line 1\nline 2\nline 3\nline 4\nline 5\n");
+
+    // A flood of output with max-size 1k and 2 files: bounded on disk.
+    ok(&d.docker(&[
+        "run",
+        "--rm",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "--name",
+        "flood",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 2000 ]; do echo flood line $i; i=$((i+1)); done",
+    ]));
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "--name",
+        "flood2",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 2000 ]; do echo flood line $i; i=$((i+1)); done",
+    ]));
+    assert_eq!(ok(&d.docker(&["wait", "flood2"])).trim(), "0");
+    let log = inspect(&d, "flood2", "{{.LogPath}}");
+    let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    assert!(size(&log) <= 1024, "{}", size(&log));
+    assert!(size(&format!("{log}.1")) <= 1024);
+    assert!(!Path::new(&format!("{log}.2")).exists());
+    let tail = ok(&d.docker(&["logs", "--tail", "1", "flood2"]));
+    assert_eq!(tail, "flood line 1999\n");
+}
+
+#[test]
+fn restart_policies_restart_containers_that_exit() {
+    let Some(d) = daemon() else { return };
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]));
+    eventually("two restarts, then exited", || {
+        inspect(&d, "flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+    });
+    assert_eq!(inspect(&d, "flaky", "{{.State.ExitCode}}"), "1");
+
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "true",
+    ]));
+    eventually("a restart", || {
+        inspect(&d, "always", "{{.RestartCount}}")
+            .parse::<u32>()
+            .unwrap()
+            >= 1
+    });
+    ok(&d.docker(&["stop", "always"]));
+    let count = inspect(&d, "always", "{{.RestartCount}}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        inspect(&d, "always", "{{.RestartCount}} {{.State.Running}}"),
+        format!("{count} false")
+    );
+
+    let out = d.docker(&["run", "--rm", "--restart", "always", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+}
+
+#[test]
+fn containers_outlive_a_killed_daemon() {
+    let Some(mut d) = daemon() else { return };
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "survivor",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while true; do echo beat $i; i=$((i+1)); sleep 0.1; done",
+    ]));
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "finisher",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 7",
+    ]));
+    let pid = inspect(&d, "survivor", "{{.State.Pid}}");
+    d.kill_and_restart();
+    // The container kept running and the new daemon knows it.
+    assert_eq!(
+        inspect(&d, "survivor", "{{.State.Status}} {{.State.Pid}}"),
+        format!("running {pid}")
+    );
+    let before = text(&d.docker(&["logs", "survivor"]).stdout)
+        .lines()
+        .count();
+    eventually("more beats after the restart", || {
+        text(&d.docker(&["logs", "survivor"]).stdout)
+            .lines()
+            .count()
+            > before + 2
+    });
+    // The one that ended while no daemon watched (or after) has its code.
+    assert_eq!(ok(&d.docker(&["wait", "finisher"])).trim(), "7");
+    ok(&d.docker(&["stop", "-t", "1", "survivor"]));
+    assert_eq!(inspect(&d, "survivor", "{{.State.Running}}"), "false");
+
+    // Killed while a container is down: the state on disk is whole.
+    d.kill_and_restart();
+    assert_eq!(inspect(&d, "survivor", "{{.State.Status}}"), "exited");
+    ok(&d.docker(&["start", "survivor"]));
+    assert_eq!(inspect(&d, "survivor", "{{.State.Status}}"), "running");
+}
+
+#[test]
+fn bad_requests_change_nothing() {
+    let Some(d) = daemon() else { return };
+    ok(&d.docker(&["create", "--name", "taken", "busybox", "true"]));
+    let out = d.docker(&["create", "--name", "taken", "busybox", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is already in use"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.docker(&["create", "--name", "bad/name", "busybox", "true"]);
+    assert!(
+        text(&out.stderr).contains("Invalid container name"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.docker(&["run", "--rm", "--pull", "never", "nosuchimage", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("No such image"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.docker(&["run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+
+    let (status, _, body) = d.request("GET", "/containers/nothing/json");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"message":"No such container: nothing"}"#)
+    );
+    let (status, _, body) = d.request("POST", "/containers/create");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("message"), "{body}");
+    assert_eq!(
+        ok(&d.docker(&["ps", "-a", "--format", "{{.Names}}"])).trim(),
+        "taken"
+    );
+    ok(&d.docker(&["rm", "taken"]));
+}
