@@ -128,6 +128,10 @@ impl Engine {
                 "/containers/{*rest}",
                 axum::routing::any(containers::api::by_id),
             )
+            .route(
+                "/exec/{*rest}",
+                axum::routing::any(containers::api::exec_by_id),
+            )
             .fallback(system::not_found)
             .with_state(self.clone())
     }

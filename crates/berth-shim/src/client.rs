@@ -115,11 +115,33 @@ impl ShimClient {
         self.simple(Request::Kill { signal }).await.map(drop)
     }
 
-    /// Resizes the container's terminal.
-    pub async fn resize(&self, height: u16, width: u16) -> Result<(), String> {
-        self.simple(Request::Resize { height, width })
+    /// Resizes the container's terminal, or the exec `exec`'s.
+    pub async fn resize(&self, height: u16, width: u16, exec: Option<i32>) -> Result<(), String> {
+        self.simple(Request::Resize {
+            height,
+            width,
+            exec,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Runs `process` (an OCI process) in the container: its pid, and the
+    /// connection that carries its stdio (see [`Request::Exec`]).
+    pub async fn exec(
+        &self,
+        process: serde_json::Value,
+        stdin: bool,
+    ) -> Result<(i32, UnixStream), String> {
+        let (stream, reply) = self
+            .connect(&Request::Exec { process, stdin })
             .await
-            .map(drop)
+            .map_err(|e| format!("the container's shim does not answer: {e}"))?;
+        match (reply.error, reply.pid) {
+            (Some(e), _) => Err(e),
+            (None, Some(pid)) => Ok((pid, stream)),
+            (None, None) => Err("the shim did not report the exec's pid".into()),
+        }
     }
 
     /// The init's pid, and the exit once there is one.

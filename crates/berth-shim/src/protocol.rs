@@ -67,12 +67,24 @@ pub enum Request {
         /// The signal number.
         signal: i32,
     },
-    /// Resize the container's terminal.
+    /// Resize the container's terminal (or an exec's).
     Resize {
         /// Rows.
         height: u16,
         /// Columns.
         width: u16,
+        /// The exec's pid, for an exec's terminal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exec: Option<i32>,
+    },
+    /// Run another process in the container; the connection then carries
+    /// its stdio, always framed (stdout for a terminal), and ends with an
+    /// [`stream::EXIT`] frame holding its exit code (4 bytes, big-endian).
+    Exec {
+        /// The OCI `process`.
+        process: serde_json::Value,
+        /// Give it a stdin fed from this connection.
+        stdin: bool,
     },
     /// The init's pid and whether it still runs.
     State,
@@ -153,6 +165,8 @@ pub mod stream {
     pub const STDOUT: u8 = 1;
     /// stderr.
     pub const STDERR: u8 = 2;
+    /// The end of an exec: its exit code (shim to daemon only).
+    pub const EXIT: u8 = 3;
 }
 
 /// The 8-byte header of a multiplexed frame of `len` bytes on `stream`.

@@ -160,6 +160,84 @@ fn write_fd(fd: RawFd, buf: &[u8]) -> std::io::Result<usize> {
     }
 }
 
+/// The stdio of a process the shim starts: its outputs, its input, and
+/// the pty master when it has a terminal.
+struct Stdio {
+    outputs: Vec<Output>,
+    input: Option<OwnedFd>,
+    master: Option<RawFd>,
+}
+
+impl Stdio {
+    /// Runs `start` (a runtime create or exec, which forks a process that
+    /// inherits the shim's descriptors 0-2) with a console socket when
+    /// `tty`, else with pipes as the shim's standard descriptors for the
+    /// duration, and returns what it returned with the other ends.
+    fn around<T>(
+        tty: bool,
+        stdin: bool,
+        owner: Option<u64>,
+        start: impl FnOnce(Option<std::path::PathBuf>) -> Result<T, String>,
+    ) -> Result<(T, Stdio), String> {
+        let output = |fd, stream| Output {
+            fd,
+            stream,
+            pending: Vec::new(),
+            owner,
+        };
+        if tty {
+            let console = ConsoleListener::bind().map_err(|e| e.to_string())?;
+            let started = start(Some(console.path().to_owned()))?;
+            let master = console.receive().map_err(|e| e.to_string())?;
+            set_nonblocking(master.as_raw_fd());
+            let input = master.try_clone().map_err(|e| format!("dup: {e}"))?;
+            let raw = master.as_raw_fd();
+            let stdio = Stdio {
+                outputs: vec![output(master, stream::STDOUT)],
+                input: Some(input),
+                master: Some(raw),
+            };
+            return Ok((started, stdio));
+        }
+        let pipe =
+            || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+        let null = devnull().map_err(|e| format!("open /dev/null: {e}"))?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let stdin_pipe = if stdin { Some(pipe()?) } else { None };
+        let saved: Vec<RawFd> = (0..3)
+            // SAFETY: duplicating our own standard descriptors.
+            .map(|fd| unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })
+            .collect();
+        match &stdin_pipe {
+            Some((r, _)) => dup_onto(r.as_raw_fd(), 0)?,
+            None => dup_onto(null.as_raw_fd(), 0)?,
+        }
+        dup_onto(out_w.as_raw_fd(), 1)?;
+        dup_onto(err_w.as_raw_fd(), 2)?;
+        let started = start(None);
+        for (fd, copy) in saved.into_iter().enumerate() {
+            if copy >= 0 {
+                let _ = dup_onto(copy, fd as RawFd);
+                // SAFETY: closing the copy made above.
+                unsafe { libc::close(copy) };
+            }
+        }
+        let started = started?;
+        drop((out_w, err_w));
+        let input = stdin_pipe.map(|(_, w)| w);
+        for fd in [&out_r, &err_r].into_iter().chain(input.as_ref()) {
+            set_nonblocking(fd.as_raw_fd());
+        }
+        let stdio = Stdio {
+            outputs: vec![output(out_r, stream::STDOUT), output(err_r, stream::STDERR)],
+            input,
+            master: None,
+        };
+        Ok((started, stdio))
+    }
+}
+
 /// Brings `lo` up in the network namespace of `pid`, when it has one of
 /// its own (a new namespace's loopback starts down).
 fn loopback_up(pid: i32) -> Result<(), String> {
@@ -221,6 +299,8 @@ enum Role {
     },
     /// Waiting for the exit.
     Waiting,
+    /// Carrying the stdio of the exec `key`.
+    Exec { key: u64 },
     /// Answered; closed once its output is flushed.
     Done,
 }
@@ -241,6 +321,19 @@ struct Output {
     stream: u8,
     /// The part of a line not yet logged.
     pending: Vec<u8>,
+    /// The exec it belongs to (none: the container's own).
+    owner: Option<u64>,
+}
+
+/// A process run in the container besides its init.
+struct Exec {
+    key: u64,
+    pid: i32,
+    input: Option<OwnedFd>,
+    backlog: Vec<u8>,
+    master: Option<RawFd>,
+    exit: Option<i32>,
+    exited_at: Option<Instant>,
 }
 
 struct Shim<'a> {
@@ -261,6 +354,8 @@ struct Shim<'a> {
     exited_at: Option<Instant>,
     /// The exit is recorded and the runtime state removed.
     finished: bool,
+    execs: Vec<Exec>,
+    next_exec: u64,
     started: bool,
 }
 
@@ -307,61 +402,18 @@ impl<'a> Shim<'a> {
             bundle: config.bundle.clone(),
             ..CreateOptions::default()
         };
-        let pipe =
-            || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
-        let (pid, outputs, input, master) = if config.tty {
-            let console = ConsoleListener::bind().map_err(|e| e.to_string())?;
-            opts.console_socket = Some(console.path().to_owned());
-            let c = berth_runtime::ops::create::create(&config.runtime_root, &opts)
-                .map_err(|e| e.to_string())?;
-            let master = console.receive().map_err(|e| e.to_string())?;
-            set_nonblocking(master.as_raw_fd());
-            let input = master.try_clone().map_err(|e| format!("dup: {e}"))?;
-            let raw = master.as_raw_fd();
-            let out = Output {
-                fd: master,
-                stream: stream::STDOUT,
-                pending: Vec::new(),
-            };
-            (c.saved.pid, vec![out], Some(input), Some(raw))
-        } else {
-            let (out_r, out_w) = pipe()?;
-            let (err_r, err_w) = pipe()?;
-            let stdin = if config.open_stdin {
-                Some(pipe()?)
-            } else {
-                None
-            };
-            match &stdin {
-                Some((r, _)) => dup_onto(r.as_raw_fd(), 0)?,
-                None => dup_onto(null.as_raw_fd(), 0)?,
-            }
-            dup_onto(out_w.as_raw_fd(), 1)?;
-            dup_onto(err_w.as_raw_fd(), 2)?;
-            let created = berth_runtime::ops::create::create(&config.runtime_root, &opts);
-            dup_onto(null.as_raw_fd(), 0)?;
-            dup_onto(null.as_raw_fd(), 1)?;
-            dup_onto(shim_log.as_raw_fd(), 2)?;
-            let c = created.map_err(|e| e.to_string())?;
-            drop((out_w, err_w));
-            let input = stdin.map(|(_, w)| w);
-            for fd in [&out_r, &err_r].into_iter().chain(input.as_ref()) {
-                set_nonblocking(fd.as_raw_fd());
-            }
-            let outputs = vec![
-                Output {
-                    fd: out_r,
-                    stream: stream::STDOUT,
-                    pending: Vec::new(),
-                },
-                Output {
-                    fd: err_r,
-                    stream: stream::STDERR,
-                    pending: Vec::new(),
-                },
-            ];
-            (c.saved.pid, outputs, input, None)
-        };
+        let root = config.runtime_root.clone();
+        let (pid, stdio) = Stdio::around(config.tty, config.open_stdin, None, |console| {
+            opts.console_socket = console;
+            berth_runtime::ops::create::create(&root, &opts)
+                .map(|c| c.saved.pid)
+                .map_err(|e| e.to_string())
+        })?;
+        let Stdio {
+            outputs,
+            input,
+            master,
+        } = stdio;
         loopback_up(pid)?;
         Ok(Shim {
             config,
@@ -378,6 +430,8 @@ impl<'a> Shim<'a> {
             exit: None,
             exited_at: None,
             finished: false,
+            execs: Vec::new(),
+            next_exec: 0,
             started: false,
         })
     }
@@ -391,7 +445,9 @@ impl<'a> Shim<'a> {
                 break;
             }
             self.poll_once(&mut buf, 1000);
+            self.finish_execs();
         }
+        self.finish_execs();
         self.finish();
         let deadline = Instant::now() + FLUSH;
         while !self.clients.is_empty() && Instant::now() < deadline {
@@ -458,6 +514,14 @@ impl<'a> Shim<'a> {
             _ => -1,
         };
         fds.push(pfd(input_fd, libc::POLLOUT));
+        let first_exec = fds.len();
+        for e in &self.execs {
+            let fd = match &e.input {
+                Some(fd) if !e.backlog.is_empty() => fd.as_raw_fd(),
+                _ => -1,
+            };
+            fds.push(pfd(fd, libc::POLLOUT));
+        }
         let first_output = fds.len();
         for o in &self.outputs {
             fds.push(pfd(o.fd.as_raw_fd(), libc::POLLIN));
@@ -488,6 +552,11 @@ impl<'a> Shim<'a> {
         }
         if fds[2].revents != 0 {
             self.write_input();
+        }
+        for (i, f) in fds[first_exec..first_output].iter().enumerate() {
+            if f.revents != 0 && i < self.execs.len() {
+                write_exec_input(&mut self.execs[i]);
+            }
         }
         let mut closed_outputs = Vec::new();
         for (i, f) in fds[first_output..first_client].iter().enumerate() {
@@ -526,12 +595,90 @@ impl<'a> Shim<'a> {
             .retain(|c| !(c.role == Role::Done && c.output.is_empty()));
     }
 
+    /// Starts an exec with pipes (or a pty) as its stdio.
+    fn spawn_exec(
+        &mut self,
+        process: serde_json::Value,
+        stdin: bool,
+    ) -> Result<(u64, i32), String> {
+        let process: oci_spec::runtime::Process =
+            serde_json::from_value(process).map_err(|e| format!("invalid process: {e}"))?;
+        let tty = process.terminal().unwrap_or(false);
+        let mut opts = berth_runtime::ops::exec::ExecOptions {
+            process,
+            ..Default::default()
+        };
+        let key = self.next_exec;
+        self.next_exec += 1;
+        let root = &self.config.runtime_root;
+        let id = &self.config.id;
+        let (pid, stdio) = Stdio::around(tty, stdin, Some(key), |console| {
+            opts.console_socket = console;
+            berth_runtime::ops::exec::exec(root, id, &opts).map_err(|e| e.to_string())
+        })?;
+        let Stdio {
+            outputs,
+            input,
+            master,
+        } = stdio;
+        self.outputs.extend(outputs);
+        self.execs.push(Exec {
+            key,
+            pid,
+            input,
+            backlog: Vec::new(),
+            master,
+            exit: None,
+            exited_at: None,
+        });
+        Ok((key, pid))
+    }
+
+    /// Ends the execs that have exited and whose output is drained: their
+    /// clients get the exit frame.
+    fn finish_execs(&mut self) {
+        let mut i = 0;
+        while i < self.execs.len() {
+            let e = &self.execs[i];
+            let key = e.key;
+            let drained = !self.outputs.iter().any(|o| o.owner == Some(key));
+            let done = match (e.exit, e.exited_at) {
+                (Some(_), Some(at)) => drained || at.elapsed() > DRAIN || self.exit.is_some(),
+                _ => false,
+            };
+            if !done {
+                i += 1;
+                continue;
+            }
+            let code = e.exit.unwrap_or(255);
+            self.outputs.retain(|o| o.owner != Some(key));
+            if let Some(c) = self
+                .clients
+                .iter_mut()
+                .find(|c| c.role == Role::Exec { key })
+            {
+                c.output.extend_from_slice(&frame_header(stream::EXIT, 4));
+                c.output.extend_from_slice(&code.to_be_bytes());
+                c.role = Role::Done;
+                flush_client(c);
+            }
+            self.execs.remove(i);
+        }
+    }
+
     fn reap(&mut self) {
         while let Ok(Some(_)) = self.signals.read_signal() {}
         loop {
             match nix::sys::wait::waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(ws) => {
+                    let code = berth_runtime::ops::run::exit_code(ws);
+                    if let (Some(pid), Some(code)) = (ws.pid(), code)
+                        && let Some(e) = self.execs.iter_mut().find(|e| e.pid == pid.as_raw())
+                    {
+                        e.exit = Some(code);
+                        e.exited_at = Some(Instant::now());
+                    }
                     if ws.pid() == Some(Pid::from_raw(self.pid))
                         && let Some(code) = berth_runtime::ops::run::exit_code(ws)
                     {
@@ -561,21 +708,7 @@ impl<'a> Shim<'a> {
     }
 
     fn write_input(&mut self) {
-        let Some(fd) = &self.input else {
-            self.input_backlog.clear();
-            return;
-        };
-        match write_fd(fd.as_raw_fd(), &self.input_backlog) {
-            Ok(n) => {
-                self.input_backlog.drain(..n);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => {
-                // The container closed its stdin.
-                self.input = None;
-                self.input_backlog.clear();
-            }
-        }
+        feed(&mut self.input, &mut self.input_backlog);
     }
 
     /// Reads the output `i`; false once it has ended.
@@ -591,6 +724,19 @@ impl<'a> Shim<'a> {
             Err(_) => return false,
         };
         let data = &buf[..n];
+        if let Some(key) = self.outputs[i].owner {
+            if let Some(c) = self
+                .clients
+                .iter_mut()
+                .find(|c| c.role == Role::Exec { key })
+            {
+                c.output.extend_from_slice(&frame_header(stream, n));
+                c.output.extend_from_slice(data);
+            }
+            self.clients
+                .retain(|c| c.output.len() <= MAX_CLIENT_BACKLOG);
+            return true;
+        }
         let tty = self.config.tty;
         for c in &mut self.clients {
             if let Role::Attached { stdout, stderr, .. } = c.role {
@@ -618,6 +764,9 @@ impl<'a> Shim<'a> {
     fn log_output(&mut self, i: usize, data: &[u8]) {
         let Some(log) = &mut self.log else { return };
         let out = &mut self.outputs[i];
+        if out.owner.is_some() {
+            return;
+        }
         let name = if out.stream == stream::STDERR {
             "stderr"
         } else {
@@ -638,7 +787,7 @@ impl<'a> Shim<'a> {
 
     fn flush_pending(&mut self, i: usize) {
         let out = &mut self.outputs[i];
-        if out.pending.is_empty() {
+        if out.pending.is_empty() || out.owner.is_some() {
             return;
         }
         let name = if out.stream == stream::STDERR {
@@ -671,6 +820,15 @@ impl<'a> Shim<'a> {
                     }
                     true
                 }
+                Role::Exec { key } => {
+                    if let Some(e) = self.execs.iter_mut().find(|e| e.key == key)
+                        && e.master.is_none()
+                    {
+                        e.input = None;
+                        e.backlog.clear();
+                    }
+                    true
+                }
                 Role::Attached { .. } | Role::Done => !c.output.is_empty() || c.role != Role::Done,
                 // A waiter that hangs up no longer waits.
                 Role::Waiting | Role::Requesting => false,
@@ -685,6 +843,15 @@ impl<'a> Shim<'a> {
                         self.handle(i, &line, rest);
                     } else if c.input.len() > MAX_REQUEST {
                         return false;
+                    }
+                    true
+                }
+                Role::Exec { key } => {
+                    if let Some(e) = self.execs.iter_mut().find(|e| e.key == key)
+                        && e.input.is_some()
+                    {
+                        e.backlog.extend_from_slice(&buf[..n]);
+                        write_exec_input(e);
                     }
                     true
                 }
@@ -765,21 +932,46 @@ impl<'a> Shim<'a> {
                     }
                 }
             }
-            Request::Resize { height, width } => match self.master {
-                Some(fd) => {
-                    let ws = libc::winsize {
-                        ws_row: height,
-                        ws_col: width,
-                        ws_xpixel: 0,
-                        ws_ypixel: 0,
-                    };
-                    // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
-                    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } < 0 {
-                        Reply::error(format!("resize: {}", std::io::Error::last_os_error()))
-                    } else {
-                        Reply::default()
+            Request::Exec { process, stdin } => {
+                if self.exit.is_some() || !self.started {
+                    Reply::error("the container is not running")
+                } else {
+                    match self.spawn_exec(process, stdin) {
+                        Ok((key, pid)) => {
+                            let c = &mut self.clients[i];
+                            queue_reply(
+                                c,
+                                &Reply {
+                                    pid: Some(pid),
+                                    ..Reply::default()
+                                },
+                            );
+                            c.role = Role::Exec { key };
+                            return;
+                        }
+                        Err(e) => Reply::error(e),
                     }
                 }
+            }
+            Request::Resize {
+                height,
+                width,
+                exec: Some(pid),
+            } => match self
+                .execs
+                .iter()
+                .find(|e| e.pid == pid)
+                .and_then(|e| e.master)
+            {
+                Some(fd) => resize(fd, height, width),
+                None => Reply::error(format!("exec {pid} has no terminal")),
+            },
+            Request::Resize {
+                height,
+                width,
+                exec: None,
+            } => match self.master {
+                Some(fd) => resize(fd, height, width),
                 None => Reply::error("the container has no terminal"),
             },
             Request::State => Reply {
@@ -791,6 +983,44 @@ impl<'a> Shim<'a> {
         let c = &mut self.clients[i];
         queue_reply(c, &reply);
         c.role = Role::Done;
+    }
+}
+
+fn resize(fd: RawFd, height: u16, width: u16) -> Reply {
+    let ws = libc::winsize {
+        ws_row: height,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
+    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } < 0 {
+        Reply::error(format!("resize: {}", std::io::Error::last_os_error()))
+    } else {
+        Reply::default()
+    }
+}
+
+fn write_exec_input(e: &mut Exec) {
+    feed(&mut e.input, &mut e.backlog);
+}
+
+/// Writes what `input` takes of `backlog`; when the process has closed
+/// its stdin, drops both.
+fn feed(input: &mut Option<OwnedFd>, backlog: &mut Vec<u8>) {
+    let Some(fd) = input else {
+        backlog.clear();
+        return;
+    };
+    match write_fd(fd.as_raw_fd(), backlog) {
+        Ok(n) => {
+            backlog.drain(..n);
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+        Err(_) => {
+            *input = None;
+            backlog.clear();
+        }
     }
 }
 

@@ -440,3 +440,94 @@ fn bad_requests_change_nothing() {
     );
     ok(&d.docker(&["rm", "taken"]));
 }
+
+#[test]
+fn exec_runs_processes_in_a_running_container() {
+    let Some(d) = daemon() else { return };
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "host",
+        "-e",
+        "FROM_RUN=1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let out = d.docker(&[
+        "exec",
+        "host",
+        "sh",
+        "-c",
+        "echo $FROM_RUN $(hostname); echo oops >&2; exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    let hostname = inspect(&d, "host", "{{.Config.Hostname}}");
+    assert_eq!(text(&out.stdout), format!("1 {hostname}\n"));
+    assert!(text(&out.stderr).contains("oops"));
+
+    let out = d.docker_with_input(
+        &[
+            "exec",
+            "-i",
+            "host",
+            "sh",
+            "-c",
+            "cat > /seen; wc -c < /seen",
+        ],
+        b"12345",
+    );
+    assert_eq!(ok(&out).trim(), "5");
+    ok(&d.docker(&[
+        "exec",
+        "-d",
+        "host",
+        "sh",
+        "-c",
+        "echo detached > /detached",
+    ]));
+    eventually("the detached exec's file", || {
+        text(&d.docker(&["exec", "host", "cat", "/detached"]).stdout) == "detached\n"
+    });
+    let out = d.docker(&[
+        "exec",
+        "-u",
+        "1000:1000",
+        "-w",
+        "/bin",
+        "-e",
+        "X=y",
+        "host",
+        "sh",
+        "-c",
+        "echo $(id -u) $(pwd) $X",
+    ]);
+    assert_eq!(ok(&out), "1000 /bin y\n");
+
+    // Docker's exit codes for a command that cannot run.
+    assert_eq!(
+        d.docker(&["exec", "host", "no-such-command"]).status.code(),
+        Some(127)
+    );
+    assert_eq!(
+        d.docker(&["exec", "host", "/etc/passwd"]).status.code(),
+        Some(126)
+    );
+    assert_eq!(
+        d.docker(&["exec", "-u", "no-such-user", "host", "true"])
+            .status
+            .code(),
+        Some(126)
+    );
+
+    // Not in a stopped container.
+    ok(&d.docker(&["kill", "host"]));
+    let out = d.docker(&["exec", "host", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not running"),
+        "{}",
+        text(&out.stderr)
+    );
+}

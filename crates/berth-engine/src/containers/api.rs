@@ -278,13 +278,22 @@ pub async fn by_id(
             if c.running() {
                 containers
                     .shim(&c)
-                    .resize(h, w)
+                    .resize(h, w, None)
                     .await
                     .map_err(EngineError::internal)?;
             }
             Ok(empty(StatusCode::OK))
         }
         (Method::GET, "logs") => logs(c, &q),
+        (Method::POST, "exec") => {
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+                .await
+                .map_err(|e| EngineError::bad_request(format!("read the body: {e}")))?;
+            let config: super::exec::ExecConfig = serde_json::from_slice(&body)
+                .map_err(|e| EngineError::bad_request(format!("invalid JSON body: {e}")))?;
+            let id = containers.exec_create(&c, config)?;
+            Ok(json_response(StatusCode::CREATED, &json!({ "Id": id })))
+        }
         (Method::POST, "rename") => {
             let new = q.get("name").cloned().unwrap_or_default();
             containers.rename(&c, &new)?;
@@ -400,13 +409,7 @@ fn attach(
             Err(e) => tracing::debug!(error = %e, "attach upgrade failed"),
         }
     });
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, stream_type(tty));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    Ok(r)
+    Ok(super::stdio::upgraded_response(tty))
 }
 
 /// `GET /containers/{id}/logs`.
@@ -447,4 +450,67 @@ fn logs(c: Arc<Container>, q: &HashMap<String, String>) -> Result<Response<Body>
     r.headers_mut()
         .insert(header::CONTENT_TYPE, stream_type(rec.config.tty));
     Ok(r)
+}
+
+/// Everything under `/exec/{id}/...`.
+pub async fn exec_by_id(
+    State(engine): State<Arc<Engine>>,
+    Path(rest): Path<String>,
+    method: Method,
+    Query(q): Query<HashMap<String, String>>,
+    mut request: Request<Body>,
+) -> Result<Response<Body>, EngineError> {
+    let (id, action) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
+    let containers = engine.containers().await?;
+    let e = containers.execs.get(id)?;
+    match (method, action) {
+        (Method::GET, "json") => Ok(json_response(StatusCode::OK, &e.inspect())),
+        (Method::POST, "resize") => {
+            let h = q.get("h").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let w = q.get("w").and_then(|v| v.parse().ok()).unwrap_or(0);
+            containers.exec_resize(&e, h, w).await?;
+            Ok(empty(StatusCode::OK))
+        }
+        (Method::POST, "start") => {
+            let upgrade = hyper::upgrade::on(&mut request);
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+                .await
+                .map_err(|e| EngineError::bad_request(format!("read the body: {e}")))?;
+            let start: Value = if body.is_empty() {
+                json!({})
+            } else {
+                serde_json::from_slice(&body)
+                    .map_err(|e| EngineError::bad_request(format!("invalid JSON body: {e}")))?
+            };
+            let tty = start["Tty"].as_bool().unwrap_or(e.config.tty);
+            if start["Detach"].as_bool().unwrap_or(false) {
+                containers.exec_start_detached(&e, tty).await?;
+                return Ok(empty(StatusCode::OK));
+            }
+            let keys = match e.config.detach_keys.as_deref().filter(|k| !k.is_empty()) {
+                Some(k) => parse_detach_keys(k).map_err(EngineError::bad_request)?,
+                None => vec![16, 17],
+            };
+            // Upgrade first, as Docker does: a process that cannot start
+            // is reported on the stream, and its exit code (126, 127) by
+            // inspect, which is where the docker CLI looks.
+            tokio::spawn(async move {
+                let upgraded = match upgrade.await {
+                    Ok(u) => hyper_util::rt::TokioIo::new(u),
+                    Err(err) => {
+                        tracing::debug!(error = %err, "exec upgrade failed");
+                        return;
+                    }
+                };
+                match containers.exec_start_attached(&e, tty).await {
+                    Ok(shim) => super::exec::session(upgraded, e, shim, tty, keys).await,
+                    Err(err) => super::exec::report_failure(upgraded, tty, &err.message).await,
+                }
+            });
+            Ok(super::stdio::upgraded_response(tty))
+        }
+        (m, a) => Err(EngineError::not_found(format!(
+            "page not found: {m} /exec/{id}/{a}"
+        ))),
+    }
 }

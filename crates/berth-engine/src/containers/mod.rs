@@ -11,6 +11,7 @@
 //! the shims still running and settles those whose containers ended.
 
 pub mod api;
+pub mod exec;
 mod logs;
 pub mod record;
 pub mod spec;
@@ -148,6 +149,8 @@ pub struct Containers {
     all: RwLock<BTreeMap<String, Arc<Container>>>,
     /// Names (with their slash) to ids, reserved before a record exists.
     names: Mutex<BTreeMap<String, String>>,
+    /// Exec instances.
+    pub execs: exec::Execs,
 }
 
 impl std::fmt::Debug for Containers {
@@ -281,6 +284,7 @@ impl Containers {
             images,
             all: RwLock::new(BTreeMap::new()),
             names: Mutex::new(BTreeMap::new()),
+            execs: exec::Execs::default(),
         });
         let entries =
             std::fs::read_dir(&root).map_err(|e| format!("list {}: {e}", root.display()))?;
@@ -1032,6 +1036,7 @@ impl Containers {
         c.removed.store(true, Ordering::SeqCst);
         self.all.write().expect("containers lock").remove(&c.id);
         self.names.lock().expect("names lock").remove(&rec.name);
+        self.execs.forget(&c.id);
         c.changes.send_modify(|n| *n += 1);
         Ok(())
     }

@@ -23,19 +23,42 @@ pub async fn pump(mut from: impl AsyncRead + Unpin, tty: bool, tx: broadcast::Se
                 }
             }
         } else {
-            let mut header = [0u8; 8];
-            if from.read_exact(&mut header).await.is_err() {
+            let Some((s, data)) = read_frame(&mut from).await else {
                 break;
-            }
-            let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-            let mut data = vec![0u8; len];
-            if from.read_exact(&mut data).await.is_err() {
-                break;
-            }
-            let _ = tx.send((header[0], Bytes::from(data)));
+            };
+            let _ = tx.send((s, Bytes::from(data)));
         }
     }
     let _ = tx.send((END_OF_OUTPUT, Bytes::new()));
+}
+
+/// Reads one multiplexed frame: its stream and data (none at the end).
+pub async fn read_frame(from: &mut (impl AsyncRead + Unpin)) -> Option<(u8, Vec<u8>)> {
+    let mut header = [0u8; 8];
+    from.read_exact(&mut header).await.ok()?;
+    let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    let mut data = vec![0u8; len];
+    from.read_exact(&mut data).await.ok()?;
+    Some((header[0], data))
+}
+
+/// The response that upgrades an attach or exec to the raw stream.
+pub fn upgraded_response(tty: bool) -> axum::http::Response<axum::body::Body> {
+    use axum::http::{HeaderValue, StatusCode, header};
+    let mut r = axum::http::Response::new(axum::body::Body::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(if tty {
+            "application/vnd.docker.raw-stream"
+        } else {
+            "application/vnd.docker.multiplexed-stream"
+        }),
+    );
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    r
 }
 
 /// Parses Docker's detach keys (`ctrl-p,ctrl-q`, `a`, `ctrl-@`).

@@ -140,6 +140,12 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32> {
             }
         }
     }
+    // The channel closes when the process executes its program (it is
+    // close-on-exec), or carries why it could not: a program that is not
+    // executable is exec's failure, as runc reports it, not the process's.
+    if let Ok(Some(Msg::Error { message })) = parent.recv() {
+        return Err(Error::Init(message));
+    }
     if let Some(p) = &opts.pid_file {
         crate::ops::create::write_pid_file(p, pid)?;
     }
