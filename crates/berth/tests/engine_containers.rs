@@ -531,3 +531,113 @@ fn exec_runs_processes_in_a_running_container() {
         text(&out.stderr)
     );
 }
+
+/// A tmux server of the test's own, killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Option<Tmux> {
+        let found = std::process::Command::new("tmux").arg("-V").output();
+        if found.is_err() {
+            eprintln!("skipped: tmux is missing");
+            return None;
+        }
+        Some(Tmux {
+            socket: format!("berth-test-{}", std::process::id()),
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    }
+
+    fn screen(&self, session: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", session])
+    }
+
+    fn wait_for(&self, session: &str, needle: &str) {
+        eventually(&format!("{needle:?} on the screen"), || {
+            self.screen(session).contains(needle)
+        });
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn run_it_works_in_a_real_terminal() {
+    let Some(d) = daemon() else { return };
+    let Some(tmux) = Tmux::new() else { return };
+    let docker = format!("{DOCKER} -H {}", d.host());
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "run",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &format!("{docker} run -it --name tty busybox sh; echo run-ended=$?; sleep 60"),
+    ]);
+    tmux.wait_for("run", "/ #");
+    tmux.run(&[
+        "send-keys",
+        "-t",
+        "run",
+        "echo hi from $(tty); stty size",
+        "Enter",
+    ]);
+    tmux.wait_for("run", "hi from /dev/pts/0");
+    tmux.wait_for("run", "30 100");
+    // A resize of the terminal reaches the container's.
+    tmux.run(&["resize-window", "-t", "run", "-x", "120", "-y", "40"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.run(&["send-keys", "-t", "run", "stty size", "Enter"]);
+    tmux.wait_for("run", "40 120");
+    // Detach with ctrl-p ctrl-q: the CLI ends, the container runs on.
+    tmux.run(&["send-keys", "-t", "run", "C-p", "C-q"]);
+    tmux.wait_for("run", "run-ended=0");
+    assert_eq!(inspect(&d, "tty", "{{.State.Status}}"), "running");
+    // Reattach, type, and leave the shell with a code.
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "attach",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &format!("{docker} attach tty; echo attach-ended=$?; sleep 60"),
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.run(&[
+        "send-keys",
+        "-t",
+        "attach",
+        "echo reattached-$((6*7))",
+        "Enter",
+    ]);
+    tmux.wait_for("attach", "reattached-42");
+    tmux.run(&["send-keys", "-t", "attach", "exit 3", "Enter"]);
+    tmux.wait_for("attach", "attach-ended=3");
+    assert_eq!(
+        inspect(&d, "tty", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 3"
+    );
+    // The terminal's output is in the log too.
+    assert!(ok(&d.docker(&["logs", "tty"])).contains("reattached-42"));
+}

@@ -186,7 +186,9 @@ pub async fn session(
             n = r.read(&mut buf), if stdin_ready => match n {
                 Ok(0) | Err(_) => {
                     reading = false;
-                    if stdin_once {
+                    // As Docker: a terminal's input is never closed by a
+                    // client going (the CLI detaches by closing its side).
+                    if stdin_once && !tty {
                         c.close_stdin().await;
                     }
                 }
