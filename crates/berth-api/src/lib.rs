@@ -2,6 +2,7 @@
 //! the error body every failure answers with, and the wire types.
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod container;
 pub mod types;
 pub mod version;

@@ -17,6 +17,8 @@ pub const DOCKER: &str = "/usr/local/bin/docker";
 pub struct Daemon {
     berth: PathBuf,
     child: Option<Child>,
+    /// A daemon the CLI started by itself on this socket.
+    adopted: Option<i32>,
     /// The API socket.
     pub socket: PathBuf,
     dir: tempfile::TempDir,
@@ -25,16 +27,47 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `berth daemon` in a fresh temporary directory.
     pub fn start(berth: &Path) -> Daemon {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let socket = dir.path().join("berth.sock");
-        let mut d = Daemon {
-            berth: berth.to_owned(),
-            child: None,
-            socket,
-            dir,
-        };
+        let mut d = Daemon::unstarted(berth);
         d.spawn();
         d
+    }
+
+    /// The roots of a daemon without one: for the CLI to start it (see
+    /// [`Daemon::adopt`]).
+    pub fn unstarted(berth: &Path) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("berth.sock");
+        Daemon {
+            berth: berth.to_owned(),
+            child: None,
+            adopted: None,
+            socket,
+            dir,
+        }
+    }
+
+    /// Finds the daemon serving this socket that something else started,
+    /// so that dropping this cleans it up too; false when there is none.
+    pub fn adopt(&mut self) -> bool {
+        let needle = self.socket.display().to_string();
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return false;
+        };
+        for p in procs.flatten() {
+            let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if args.iter().any(|a| a == "daemon") && args.iter().any(|a| a.contains(&needle)) {
+                self.adopted = Some(pid);
+                return true;
+            }
+        }
+        false
     }
 
     fn spawn(&mut self) {
@@ -166,7 +199,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if self.child.is_some() {
+        if self.child.is_some() || self.adopted.is_some() {
             for id in self.container_ids() {
                 let _ = self.request("DELETE", &format!("/containers/{id}?force=1"));
             }
@@ -174,6 +207,10 @@ impl Drop for Daemon {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if let Some(pid) = self.adopted.take() {
+            // SAFETY: kill(2) of the daemon the test's CLI started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         // Whatever the API could not remove: the runtime deletes its
         // containers (processes and cgroups), then the mounts go.

@@ -3,6 +3,7 @@
 //! One binary. Invoked as `berth-runtime` (a link or copy under that name)
 //! it is a drop-in for runc; otherwise its first argument picks the tool.
 
+mod container;
 mod daemon;
 mod format;
 mod image;
@@ -29,6 +30,10 @@ struct Cli {
         default_value = "/var/lib/berth"
     )]
     data_root: std::path::PathBuf,
+    /// The daemon's socket (unix://PATH); one is started there if none
+    /// answers.
+    #[arg(short = 'H', long, env = "BERTH_HOST", default_value = daemon::DEFAULT_HOST)]
+    host: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -44,6 +49,45 @@ enum Command {
     },
     /// The engine: the Docker Engine API on a unix socket.
     Daemon(daemon::DaemonArgs),
+    /// Manage containers.
+    Container {
+        #[command(subcommand)]
+        command: container::ContainerCommand,
+    },
+    /// Create and run a new container from an image.
+    #[command(disable_help_flag = true)]
+    Run(container::RunArgs),
+    /// Create a new container.
+    #[command(disable_help_flag = true)]
+    Create(container::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(container::StartArgs),
+    /// Stop one or more running containers.
+    Stop(container::StopArgs),
+    /// Restart one or more containers.
+    Restart(container::StopArgs),
+    /// Kill one or more running containers.
+    Kill(container::KillArgs),
+    /// Remove one or more containers.
+    Rm(container::RmArgs),
+    /// List containers.
+    Ps(container::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(container::LogsArgs),
+    /// Execute a command in a running container.
+    Exec(container::ExecArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(container::NamesArgs),
+    /// Attach to a running container's stdio.
+    Attach(container::AttachArgs),
+    /// Display detailed information on one or more containers.
+    Inspect(container::InspectArgs),
+    /// Rename a container.
+    Rename(container::RenameArgs),
+    /// Pause all processes within one or more containers.
+    Pause(container::NamesArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(container::NamesArgs),
     /// Manage images.
     Image {
         #[command(subcommand)]
@@ -134,7 +178,29 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let root = cli.data_root;
+    let target = container::Target {
+        host: cli.host,
+        data_root: root.clone(),
+    };
+    use container::ContainerCommand as C;
     match cli.command {
+        Command::Container { command } => container::main(target, command),
+        Command::Run(a) => container::main(target, C::Run(a)),
+        Command::Create(a) => container::main(target, C::Create(a)),
+        Command::Start(a) => container::main(target, C::Start(a)),
+        Command::Stop(a) => container::main(target, C::Stop(a)),
+        Command::Restart(a) => container::main(target, C::Restart(a)),
+        Command::Kill(a) => container::main(target, C::Kill(a)),
+        Command::Rm(a) => container::main(target, C::Rm(a)),
+        Command::Ps(a) => container::main(target, C::Ls(a)),
+        Command::Logs(a) => container::main(target, C::Logs(a)),
+        Command::Exec(a) => container::main(target, C::Exec(a)),
+        Command::Wait(a) => container::main(target, C::Wait(a)),
+        Command::Attach(a) => container::main(target, C::Attach(a)),
+        Command::Inspect(a) => container::main(target, C::Inspect(a)),
+        Command::Rename(a) => container::main(target, C::Rename(a)),
+        Command::Pause(a) => container::main(target, C::Pause(a)),
+        Command::Unpause(a) => container::main(target, C::Unpause(a)),
         Command::Runtime { .. } => unreachable!("handled above"),
         Command::Daemon(args) => daemon::main(root, args),
         Command::Image { command } => image::main(root, command),

@@ -36,6 +36,7 @@ use tokio::sync::{broadcast, watch};
 use crate::EngineError;
 use crate::images::ImageService;
 pub use record::{Record, State, ZERO_TIME};
+pub use stdio::{DetachScanner, parse_detach_keys};
 
 /// The stream number that marks the end of a run's output.
 pub const END_OF_OUTPUT: u8 = 255;
