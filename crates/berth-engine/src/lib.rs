@@ -6,16 +6,17 @@
 //! stripped ([`berth_api::version`]), so routes are written once; every
 //! response carries Docker's `Api-Version`, `Ostype` and `Server` headers;
 //! every error is Docker's `{"message": ...}` with the status its class
-//! calls for. Today the engine answers the handshake (`/_ping`,
-//! `/version`) and the image endpoints that read and name images (list,
-//! inspect, history, tag, delete); pulls, containers, volumes and events
-//! come next.
+//! calls for. The engine answers the handshake (`/_ping`, `/version`,
+//! `/info`), images (pull, push, list, inspect, tag, delete, save, load,
+//! import, prune), containers (create, start, attach, wait, logs, exec,
+//! stop, kill, restart, pause, rename, remove, prune) and volumes.
 #![deny(missing_docs)]
 
 pub mod containers;
 mod error;
 pub mod images;
 mod system;
+pub mod volumes;
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -131,6 +132,19 @@ impl Engine {
             .route(
                 "/exec/{*rest}",
                 axum::routing::any(containers::api::exec_by_id),
+            )
+            .route("/volumes", get(containers::volume_api::list))
+            .route(
+                "/volumes/create",
+                axum::routing::post(containers::volume_api::create),
+            )
+            .route(
+                "/volumes/prune",
+                axum::routing::post(containers::volume_api::prune),
+            )
+            .route(
+                "/volumes/{name}",
+                get(containers::volume_api::inspect).delete(containers::volume_api::remove),
             )
             .fallback(system::not_found)
             .with_state(self.clone())

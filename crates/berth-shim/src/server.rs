@@ -111,6 +111,7 @@ fn child(dir: &ShimDir, config: &ShimConfig, ready: OwnedFd) -> i32 {
     };
     let _ = ready.write_all(answer(Ok(shim.pid)).as_bytes());
     drop(ready);
+    shed_startup_pages();
     shim.run();
     0
 }
@@ -158,6 +159,52 @@ fn write_fd(fd: RawFd, buf: &[u8]) -> std::io::Result<usize> {
     } else {
         Ok(n as usize)
     }
+}
+
+/// Unmaps from this process the pages of its read-only file mappings
+/// (the binary's code and constants, touched while creating the
+/// container and mostly never again): they stay in the page cache, shared
+/// with every other berth process, and the few the loop needs fault back
+/// in. What a shim then holds is what its loop uses. Writable mappings
+/// are left alone: dropping their pages would lose their contents.
+fn shed_startup_pages() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    // Each mapping: a header line, then `Key: value kB` lines.
+    let mut candidate: Option<(usize, usize)> = None;
+    let flush = |c: &mut Option<(usize, usize)>| {
+        if let Some((start, end)) = c.take() {
+            // SAFETY: a whole read-only, file-backed mapping of this process
+            // with no private copies of its pages: MADV_DONTNEED only drops
+            // pages the kernel reloads from the file on the next access.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        }
+    };
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if let Some((start, end)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) = (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            )
+        {
+            flush(&mut candidate);
+            let perms = fields.next().unwrap_or("");
+            let inode = fields.nth(2).unwrap_or("0");
+            let path = fields.next().unwrap_or("");
+            // File-backed and never writable; not [vdso] and the like.
+            if inode != "0" && !perms.contains('w') && path.starts_with('/') {
+                candidate = Some((start, end));
+            }
+        } else if first == "Anonymous:" && fields.next() != Some("0") {
+            // Pages written once (relocations, then made read-only): their
+            // contents are not the file's. Leave the mapping be.
+            candidate = None;
+        }
+    }
+    flush(&mut candidate);
 }
 
 /// The stdio of a process the shim starts: its outputs, its input, and

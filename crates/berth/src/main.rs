@@ -10,6 +10,7 @@ mod image;
 mod registry;
 mod runtime;
 mod table;
+mod volume;
 
 use std::process::ExitCode;
 
@@ -88,6 +89,11 @@ enum Command {
     Pause(container::NamesArgs),
     /// Unpause all processes within one or more containers.
     Unpause(container::NamesArgs),
+    /// Manage volumes.
+    Volume {
+        #[command(subcommand)]
+        command: volume::VolumeCommand,
+    },
     /// Manage images.
     Image {
         #[command(subcommand)]
@@ -201,6 +207,7 @@ fn main() -> ExitCode {
         Command::Rename(a) => container::main(target, C::Rename(a)),
         Command::Pause(a) => container::main(target, C::Pause(a)),
         Command::Unpause(a) => container::main(target, C::Unpause(a)),
+        Command::Volume { command } => volume::main(target, command),
         Command::Runtime { .. } => unreachable!("handled above"),
         Command::Daemon(args) => daemon::main(root, args),
         Command::Image { command } => image::main(root, command),

@@ -641,3 +641,115 @@ fn run_it_works_in_a_real_terminal() {
     // The terminal's output is in the log too.
     assert!(ok(&d.docker(&["logs", "tty"])).contains("reattached-42"));
 }
+
+#[test]
+fn volumes_keep_data_across_containers_and_restarts() {
+    let Some(mut d) = daemon() else { return };
+    assert_eq!(ok(&d.docker(&["volume", "create", "data"])).trim(), "data");
+    assert!(ok(&d.docker(&["volume", "ls", "-q"])).contains("data"));
+    let mountpoint = ok(&d.docker(&["volume", "inspect", "-f", "{{.Mountpoint}}", "data"]));
+    assert!(
+        mountpoint.trim().ends_with("/volumes/data/_data"),
+        "{mountpoint}"
+    );
+
+    ok(&d.docker(&[
+        "run",
+        "--name",
+        "writer",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]));
+    assert_eq!(
+        inspect(
+            &d,
+            "writer",
+            "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}"
+        ),
+        "volume data /data true"
+    );
+    let out = d.docker(&["volume", "rm", "data"]);
+    assert!(!out.status.success(), "a volume in use was removed");
+    assert!(
+        text(&out.stderr).contains("volume is in use"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&d.docker(&["rm", "writer"]));
+    d.kill_and_restart();
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,source=data,target=/again,readonly",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /again/f; touch /again/g",
+    ]);
+    assert_eq!(text(&out.stdout), "kept\n");
+    assert!(!out.status.success(), "a read-only volume was written");
+
+    // A new named volume is filled from the image's files at its path.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "etc:/etc",
+        "busybox",
+        "cat",
+        "/etc/passwd",
+    ]);
+    assert!(ok(&out).contains("root:"), "{}", text(&out.stdout));
+
+    // Anonymous volumes: -v /path, removed by rm -v and by --rm.
+    ok(&d.docker(&[
+        "run",
+        "--name",
+        "anon",
+        "-v",
+        "/scratch",
+        "busybox",
+        "touch",
+        "/scratch/x",
+    ]));
+    let anon = inspect(&d, "anon", "{{range .Mounts}}{{.Name}}{{end}}");
+    assert_eq!(anon.len(), 64);
+    ok(&d.docker(&["rm", "-v", "anon"]));
+    assert!(!ok(&d.docker(&["volume", "ls", "-q"])).contains(&anon));
+    ok(&d.docker(&["run", "--rm", "-v", "/scratch", "busybox", "true"]));
+    let names = ok(&d.docker(&["volume", "ls", "-q"]));
+    assert_eq!(names.lines().count(), 2, "{names}");
+
+    // The local driver's options: a tmpfs volume.
+    ok(&d.docker(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=1m",
+        "scratchpad",
+    ]));
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "scratchpad:/s",
+        "busybox",
+        "sh",
+        "-c",
+        "grep ' /s ' /proc/mounts",
+    ]);
+    assert!(ok(&out).contains("tmpfs"), "{}", text(&out.stdout));
+
+    // Prune: anonymous by default, every unused one with --all.
+    ok(&d.docker(&["volume", "prune", "-f", "--all"]));
+    assert_eq!(ok(&d.docker(&["volume", "ls", "-q"])), "");
+}

@@ -178,7 +178,7 @@ fn inspect(c: &Container) -> Value {
         "ExecIDs": null,
         "HostConfig": rec.host_config,
         "GraphDriver": { "Name": "overlay2", "Data": { "MergedDir": path("rootfs") } },
-        "Mounts": [],
+        "Mounts": rec.berth_volumes,
         "Config": rec.config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "SandboxKey": "",
@@ -214,7 +214,7 @@ pub async fn prune(
         if keep {
             continue;
         }
-        if containers.remove(&c, false).await.is_ok() {
+        if containers.remove(&c, false, false).await.is_ok() {
             deleted.push(c.id.clone());
         }
     }
@@ -308,7 +308,9 @@ pub async fn by_id(
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (Method::DELETE, "") => {
-            containers.remove(&c, flag(&q, "force")).await?;
+            containers
+                .remove(&c, flag(&q, "force"), flag(&q, "v"))
+                .await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (m, a) => Err(EngineError::not_found(format!(

@@ -16,6 +16,7 @@ mod logs;
 pub mod record;
 pub mod spec;
 mod stdio;
+pub mod volume_api;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -35,7 +36,8 @@ use tokio::sync::{broadcast, watch};
 
 use crate::EngineError;
 use crate::images::ImageService;
-pub use record::{Record, State, ZERO_TIME};
+use crate::volumes::{ANONYMOUS, Volumes};
+pub use record::{MountPoint, Record, State, ZERO_TIME};
 pub use stdio::{DetachScanner, parse_detach_keys};
 
 /// The stream number that marks the end of a run's output.
@@ -152,6 +154,8 @@ pub struct Containers {
     names: Mutex<BTreeMap<String, String>>,
     /// Exec instances.
     pub execs: exec::Execs,
+    /// Volumes.
+    pub volumes: Arc<Volumes>,
 }
 
 impl std::fmt::Debug for Containers {
@@ -162,7 +166,8 @@ impl std::fmt::Debug for Containers {
     }
 }
 
-fn random_hex(bytes: usize) -> String {
+/// `bytes` random bytes as hex.
+pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buf))
@@ -246,6 +251,41 @@ fn start_error(what: &str, message: &str) -> (i32, EngineError) {
     (code, err)
 }
 
+/// Fills an empty volume from the image's files at `path` (as Docker
+/// does on first use), resolving `path` inside `rootfs` so that the image
+/// cannot point the copy elsewhere.
+fn copy_up(rootfs: &Path, path: &str, data: &Path) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let empty = std::fs::read_dir(data)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    if !empty {
+        return Ok(());
+    }
+    let root = berth_sys::fs::open_dir_path(rootfs)
+        .map_err(|e| format!("open {}: {e}", rootfs.display()))?;
+    let Ok(dir) =
+        berth_sys::fs::open_in_root(&root, Path::new(path), libc::O_PATH | libc::O_DIRECTORY, 0)
+    else {
+        return Ok(());
+    };
+    let source = format!("/proc/{}/fd/{}/.", std::process::id(), dir.as_raw_fd());
+    let out = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&source)
+        .arg(data)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("copy the image's {path} into its volume: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "copy the image's {path} into its volume: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
 fn merge_env(image: &[String], request: &[String]) -> Vec<String> {
     let key = |e: &str| {
         e.split_once('=')
@@ -286,6 +326,7 @@ impl Containers {
             all: RwLock::new(BTreeMap::new()),
             names: Mutex::new(BTreeMap::new()),
             execs: exec::Execs::default(),
+            volumes: Arc::new(Volumes::open(data_root)?),
         });
         let entries =
             std::fs::read_dir(&root).map_err(|e| format!("list {}: {e}", root.display()))?;
@@ -550,6 +591,7 @@ impl Containers {
             }
         }
         spec::capabilities(&host).map_err(EngineError::bad_request)?;
+        let volumes = self.resolve_volumes(&cfg, &host)?;
         let record = Record {
             id: id.clone(),
             created: berth_model::time::now_rfc3339_nanos(),
@@ -563,6 +605,7 @@ impl Containers {
             host_config: host,
             berth_chain: chain.as_ref().map(Digest::to_string),
             berth_stopped_by_user: false,
+            berth_volumes: volumes,
         };
         {
             let mut names = self.names.lock().expect("names lock");
@@ -584,6 +627,7 @@ impl Containers {
             .and_then(|r| r);
         if let Err(e) = made {
             self.names.lock().expect("names lock").remove(&name);
+            self.remove_anonymous_volumes(&record.berth_volumes);
             return Err(e);
         }
         self.insert(record);
@@ -659,7 +703,7 @@ impl Containers {
         let config = match config {
             Ok(c) => c,
             Err(e) => {
-                let _ = berth_image::snapshot::unmount(&c.rootfs());
+                self.teardown(c);
                 let _ = c.update(|r| r.state.error = e.message.clone());
                 return Err(e);
             }
@@ -668,7 +712,7 @@ impl Containers {
         let pid = match berth_shim::client::spawn(&self.exe, shim.dir().path(), &config).await {
             Ok(pid) => pid,
             Err(e) => {
-                let _ = berth_image::snapshot::unmount(&c.rootfs());
+                self.teardown(c);
                 let (code, err) = start_error("create", &e);
                 let _ = c.update(|r| {
                     r.state.error = e.clone();
@@ -685,7 +729,7 @@ impl Containers {
                     let this = self.clone();
                     let c = c.clone();
                     tokio::spawn(async move {
-                        let _ = this.remove(&c, true).await;
+                        let _ = this.remove(&c, true, true).await;
                     });
                 }
                 return Err(err);
@@ -769,6 +813,16 @@ impl Containers {
             "resolv.conf",
             std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         )?;
+        let mut volumes = Vec::new();
+        for mp in &rec.berth_volumes {
+            let v = self.volumes.get(&mp.name)?;
+            self.volumes.acquire(&v).map_err(EngineError::internal)?;
+            let data = self.volumes.data(&mp.name);
+            if !mp.no_copy {
+                copy_up(&rootfs, &mp.destination, &data).map_err(EngineError::internal)?;
+            }
+            volumes.push((data, mp.destination.clone(), !mp.rw));
+        }
         let spec = spec::build(
             &rec,
             &spec::Paths {
@@ -777,6 +831,7 @@ impl Containers {
                 hosts: &hosts,
                 resolv: &resolv,
                 join_netns,
+                volumes,
             },
         )
         .map_err(EngineError::bad_request)?;
@@ -856,8 +911,7 @@ impl Containers {
 
     async fn exited(self: &Arc<Self>, c: &Arc<Container>, exit: ExitRecord) {
         c.stdin.lock().await.take();
-        let rootfs = c.rootfs();
-        let _ = tokio::task::spawn_blocking(move || berth_image::snapshot::unmount(&rootfs)).await;
+        self.teardown(c);
         let _ = std::fs::remove_dir_all(self.shims.join(&c.id));
         let _ = c.update(|r| {
             r.state.running = false;
@@ -873,7 +927,7 @@ impl Containers {
             let this = self.clone();
             let c = c.clone();
             tokio::spawn(async move {
-                let _ = this.remove(&c, true).await;
+                let _ = this.remove(&c, true, true).await;
             });
             return;
         }
@@ -993,8 +1047,14 @@ impl Containers {
         Ok(true)
     }
 
-    /// Removes `c`, killing it first when `force`.
-    pub async fn remove(&self, c: &Arc<Container>, force: bool) -> Result<(), EngineError> {
+    /// Removes `c`, killing it first when `force`, and its anonymous
+    /// volumes with `volumes`.
+    pub async fn remove(
+        &self,
+        c: &Arc<Container>,
+        force: bool,
+        volumes: bool,
+    ) -> Result<(), EngineError> {
         let _op = c.op.lock().await;
         if c.removed() {
             return Ok(());
@@ -1038,8 +1098,122 @@ impl Containers {
         self.all.write().expect("containers lock").remove(&c.id);
         self.names.lock().expect("names lock").remove(&rec.name);
         self.execs.forget(&c.id);
+        if volumes {
+            self.remove_anonymous_volumes(&rec.berth_volumes);
+        }
         c.changes.send_modify(|n| *n += 1);
         Ok(())
+    }
+
+    /// Removes the anonymous volumes among `mounts` that no container uses.
+    fn remove_anonymous_volumes(&self, mounts: &[MountPoint]) {
+        for mp in mounts {
+            if self.volumes.get(&mp.name).is_ok_and(|v| v.anonymous()) {
+                let users = self.volume_users(&mp.name);
+                let _ = self.volumes.remove(&mp.name, &users, true);
+            }
+        }
+    }
+
+    /// The containers that use the volume `name`.
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.list()
+            .iter()
+            .filter(|c| c.record().berth_volumes.iter().any(|m| m.name == name))
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
+    /// Unmounts the container's root and lets go of its volumes.
+    fn teardown(&self, c: &Container) {
+        let _ = berth_image::snapshot::unmount(&c.rootfs());
+        for mp in &c.record().berth_volumes {
+            self.volumes.release(&mp.name);
+        }
+    }
+
+    /// The volumes of a new container: `-v NAME:/path`, `-v /path`,
+    /// `--mount type=volume`, and the image's `VOLUME`s not otherwise
+    /// mounted (anonymous), created as needed.
+    fn resolve_volumes(
+        &self,
+        cfg: &berth_api::container::ContainerConfig,
+        host: &berth_api::container::HostConfig,
+    ) -> Result<Vec<MountPoint>, EngineError> {
+        let mut wanted: Vec<(String, String, bool, bool, String)> = Vec::new();
+        let mut taken: Vec<String> = host.tmpfs.keys().cloned().collect();
+        for b in &host.binds {
+            let (src, dst, opts) = spec::split_bind(b).map_err(EngineError::bad_request)?;
+            if !dst.starts_with('/') {
+                return Err(EngineError::bad_request(format!(
+                    "invalid volume specification {b:?}: the container path must be absolute"
+                )));
+            }
+            taken.push(dst.to_owned());
+            if src.starts_with('/') {
+                continue;
+            }
+            let ro = opts.split(',').any(|o| o == "ro");
+            let nocopy = opts.split(',').any(|o| o == "nocopy");
+            wanted.push((src.to_owned(), dst.to_owned(), ro, nocopy, opts.to_owned()));
+        }
+        for m in &host.mounts {
+            taken.push(m.target.clone());
+            if m.kind != "volume" {
+                continue;
+            }
+            let nocopy = m
+                .rest
+                .get("VolumeOptions")
+                .and_then(|v| v.get("NoCopy"))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
+            let mode = if nocopy { "nocopy" } else { "" };
+            wanted.push((
+                m.source.clone(),
+                m.target.clone(),
+                m.read_only,
+                nocopy,
+                mode.into(),
+            ));
+        }
+        for path in cfg.volumes.iter().flat_map(|v| v.keys()) {
+            if !taken.contains(path) && !wanted.iter().any(|w| &w.1 == path) {
+                wanted.push((String::new(), path.clone(), false, false, String::new()));
+            }
+        }
+        let mut out: Vec<MountPoint> = Vec::new();
+        for (name, dst, ro, nocopy, mode) in wanted {
+            let mut labels = std::collections::BTreeMap::new();
+            if name.is_empty() {
+                labels.insert(ANONYMOUS.to_owned(), String::new());
+            }
+            let made = self.volumes.create(
+                (!name.is_empty()).then_some(name.as_str()),
+                None,
+                Default::default(),
+                labels,
+            );
+            let v = match made {
+                Ok(v) => v,
+                Err(e) => {
+                    self.remove_anonymous_volumes(&out);
+                    return Err(e);
+                }
+            };
+            out.push(MountPoint {
+                kind: "volume".into(),
+                source: self.volumes.data(&v.name).display().to_string(),
+                name: v.name,
+                destination: dst,
+                driver: "local".into(),
+                mode,
+                rw: !ro,
+                propagation: String::new(),
+                no_copy: nocopy,
+            });
+        }
+        Ok(out)
     }
 
     /// Renames `c`.

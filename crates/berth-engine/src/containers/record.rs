@@ -86,6 +86,36 @@ pub struct Record {
     /// restart it until the daemon restarts).
     #[serde(default)]
     pub berth_stopped_by_user: bool,
+    /// Its volumes (named and anonymous), resolved at create.
+    #[serde(default)]
+    pub berth_volumes: Vec<MountPoint>,
+}
+
+/// A volume of a container, as inspect's `Mounts` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MountPoint {
+    /// `volume`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// The volume's name.
+    pub name: String,
+    /// Its data directory.
+    pub source: String,
+    /// The path in the container.
+    pub destination: String,
+    /// `local`.
+    pub driver: String,
+    /// The options given (`ro`, `nocopy`).
+    pub mode: String,
+    /// Writable.
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    /// Propagation (none for volumes).
+    pub propagation: String,
+    /// Do not fill an empty volume from the image.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
 }
 
 impl Record {

@@ -64,6 +64,8 @@ pub struct Paths<'a> {
     pub resolv: &'a Path,
     /// The network namespace to join (`--network container:X`).
     pub join_netns: Option<String>,
+    /// Volumes: (data directory, path in the container, read-only).
+    pub volumes: Vec<(std::path::PathBuf, String, bool)>,
 }
 
 /// The capabilities the daemon itself may hand out (its bounding set).
@@ -254,19 +256,24 @@ fn tmpfs_options(opts: &str) -> Vec<String> {
     out
 }
 
-/// A `-v` bind (`/host:/ctr[:opts]`) as an OCI mount; named volumes are
-/// refused until volumes land.
-fn bind_mount(bind: &str) -> Result<Value, String> {
+/// Splits a `-v` value: `src:dst[:opts]` or just `dst` (an anonymous
+/// volume).
+pub fn split_bind(bind: &str) -> Result<(&str, &str, &str), String> {
     let parts: Vec<&str> = bind.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [s, d] => (*s, *d, ""),
-        [s, d, o] => (*s, *d, *o),
-        _ => return Err(format!("invalid volume specification: {bind:?}")),
-    };
+    match parts.as_slice() {
+        [d] => Ok(("", *d, "")),
+        [s, d] => Ok((*s, *d, "")),
+        [s, d, o] => Ok((*s, *d, *o)),
+        _ => Err(format!("invalid volume specification: {bind:?}")),
+    }
+}
+
+/// A `-v` bind (`/host:/ctr[:opts]`) as an OCI mount; none for a volume
+/// (a name, or no source), which the container's volumes carry.
+fn bind_mount(bind: &str) -> Result<Option<Value>, String> {
+    let (src, dst, opts) = split_bind(bind)?;
     if !src.starts_with('/') {
-        return Err(format!(
-            "invalid volume specification {bind:?}: named volumes are not supported yet; give an absolute host path"
-        ));
+        return Ok(None);
     }
     if !dst.starts_with('/') {
         return Err(format!(
@@ -289,7 +296,9 @@ fn bind_mount(bind: &str) -> Result<Value, String> {
     if !Path::new(src).exists() {
         std::fs::create_dir_all(src).map_err(|e| format!("create the bind source {src}: {e}"))?;
     }
-    Ok(json!({ "destination": dst, "type": "bind", "source": src, "options": options }))
+    Ok(Some(
+        json!({ "destination": dst, "type": "bind", "source": src, "options": options }),
+    ))
 }
 
 fn mounts(rec: &Record, paths: &Paths) -> Result<Vec<Value>, String> {
@@ -325,7 +334,12 @@ fn mounts(rec: &Record, paths: &Paths) -> Result<Vec<Value>, String> {
                        "options": ["rbind", "rprivate"] }));
     }
     for b in &host.binds {
-        m.push(bind_mount(b)?);
+        m.extend(bind_mount(b)?);
+    }
+    for (src, dst, ro) in &paths.volumes {
+        let rw = if *ro { "ro" } else { "rw" };
+        m.push(json!({ "destination": dst, "type": "bind", "source": src,
+                       "options": ["rbind", rw, "rprivate"] }));
     }
     for (dst, opts) in &host.tmpfs {
         m.push(
@@ -389,9 +403,11 @@ fn mounts(rec: &Record, paths: &Paths) -> Result<Vec<Value>, String> {
                                "options": opts }),
                 );
             }
+            // The container's volumes carry these.
+            "volume" => {}
             other => {
                 return Err(format!(
-                    "mount type {other:?} is not supported yet (bind and tmpfs are)"
+                    "invalid mount type {other:?}: use bind, volume or tmpfs"
                 ));
             }
         }

@@ -253,8 +253,10 @@ pub struct PruneArgs {
 
 /// A failure and the exit code it gives.
 pub struct Failure {
-    code: u8,
-    message: String,
+    /// The exit code.
+    pub code: u8,
+    /// What to print.
+    pub message: String,
 }
 
 impl From<ClientError> for Failure {
@@ -357,6 +359,11 @@ pub fn main(target: Target, command: ContainerCommand) -> ExitCode {
         let client = connect(&target).await?;
         dispatch(&client, command).await
     });
+    finish(result)
+}
+
+/// A command's result as its exit code, its error printed.
+pub fn finish(result: Result<Result<ExitCode, Failure>, String>) -> ExitCode {
     match result {
         Ok(Ok(code)) => code,
         Ok(Err(f)) => {
@@ -372,14 +379,15 @@ pub fn main(target: Target, command: ContainerCommand) -> ExitCode {
     }
 }
 
-fn q(s: &str) -> String {
+/// `s` percent-encoded for a query or path.
+pub fn q(s: &str) -> String {
     berth_registry::wire::percent_encode(s)
 }
 
 /// Runs `f` over each name, printing what it returns (the name, for most
 /// commands) and the error when it fails, as Docker's multi-container
 /// commands do.
-async fn each<F, Fut>(names: &[String], mut f: F) -> Result<ExitCode, Failure>
+pub async fn each<F, Fut>(names: &[String], mut f: F) -> Result<ExitCode, Failure>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = Result<String, ClientError>>,
@@ -507,7 +515,7 @@ fn stop_query(args: &StopArgs) -> String {
 }
 
 /// `--filter key=value` flags as the API's `filters` JSON.
-fn filters_json(filters: &[String]) -> Result<String, String> {
+pub fn filters_json(filters: &[String]) -> Result<String, String> {
     let mut map: serde_json::Map<String, Value> = serde_json::Map::new();
     for f in filters {
         let (k, v) = f
@@ -767,21 +775,27 @@ async fn inspect(client: &Client, args: InspectArgs) -> Result<ExitCode, Failure
             }
         }
     }
-    match args.format.as_deref() {
-        None | Some("") | Some("json") => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&found).map_err(|e| e.to_string())?
-            );
-        }
-        Some(f) => print!(
-            "{}",
-            Format::parse(Some(f))?.print(&found, String::new, &[])?
-        ),
-    }
+    print_inspect(&found, args.format.as_deref())?;
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Prints inspect output: a JSON array, or `format` per object.
+pub fn print_inspect(found: &[Value], format: Option<&str>) -> Result<(), String> {
+    match format {
+        None | Some("") | Some("json") => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(found).map_err(|e| e.to_string())?
+            );
+        }
+        Some(f) => print!(
+            "{}",
+            Format::parse(Some(f))?.print(found, String::new, &[])?
+        ),
+    }
+    Ok(())
 }

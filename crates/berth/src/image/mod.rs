@@ -4,7 +4,7 @@
 
 mod archive;
 mod list;
-mod progress;
+pub mod progress;
 mod transfer;
 
 use std::io::IsTerminal;
