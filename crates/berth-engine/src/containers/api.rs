@@ -14,7 +14,7 @@ use super::logs::{LogOptions, parse_time};
 use super::record::ZERO_TIME;
 use super::stdio::{AttachOptions, parse_detach_keys};
 use super::{Container, Containers};
-use crate::images::api::{json_response, parse_filters};
+use crate::images::api::{json_response, parse_filters, passes};
 use crate::images::{human_duration, unix_seconds};
 use crate::{Engine, EngineError};
 
@@ -134,13 +134,7 @@ pub async fn list(
         if !all && !c.running() {
             continue;
         }
-        // Filters of one key are ORed, different keys ANDed.
-        let mut keys: HashMap<&str, bool> = HashMap::new();
-        for (k, v) in &filters {
-            let hit = matches_filter(&c, k, v)?;
-            *keys.entry(k.as_str()).or_insert(false) |= hit;
-        }
-        if keys.values().any(|hit| !hit) {
+        if !passes(&filters, |k, v| matches_filter(&c, k, v))? {
             continue;
         }
         out.push(summary(&c));

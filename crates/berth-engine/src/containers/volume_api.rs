@@ -10,7 +10,7 @@ use axum::http::{Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::images::api::{json_response, parse_filters};
+use crate::images::api::{json_response, parse_filters, passes};
 use crate::volumes::Volume;
 use crate::{Engine, EngineError};
 
@@ -51,11 +51,7 @@ pub async fn list(
     let mut out = Vec::new();
     for v in containers.volumes.list() {
         let users = containers.volume_users(&v.name).len();
-        let mut keys: HashMap<&str, bool> = HashMap::new();
-        for (k, val) in &filters {
-            *keys.entry(k.as_str()).or_insert(false) |= matches(&v, users, k, val)?;
-        }
-        if keys.values().all(|hit| *hit) {
+        if passes(&filters, |k, val| matches(&v, users, k, val))? {
             out.push(v.to_json(&containers.volumes.data(&v.name)));
         }
     }

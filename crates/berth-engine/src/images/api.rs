@@ -66,6 +66,20 @@ pub(crate) fn parse_filters(raw: Option<&String>) -> Result<Vec<(String, String)
     Ok(out)
 }
 
+/// Whether an object passes `filters`: values of one key are ORed,
+/// different keys ANDed, as Docker reads them; `hit` tests one.
+pub(crate) fn passes(
+    filters: &[(String, String)],
+    mut hit: impl FnMut(&str, &str) -> Result<bool, EngineError>,
+) -> Result<bool, EngineError> {
+    let mut keys: HashMap<&str, bool> = HashMap::new();
+    for (k, v) in filters {
+        let h = hit(k, v)?;
+        *keys.entry(k.as_str()).or_insert(false) |= h;
+    }
+    Ok(keys.values().all(|h| *h))
+}
+
 /// `GET /images/json`: one entry per image ID, with every name of it.
 pub async fn list(
     State(engine): State<Arc<Engine>>,
