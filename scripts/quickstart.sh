@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # From a fresh machine to a running container, the whole way round: installs
 # what is needed, builds berth, makes a busybox image here, pushes it to
-# berth's own registry, removes it, pulls it back, and runs a container from
-# the pulled image with berth's runtime. Nothing is fetched from the network
-# but Debian's packages and crates.
+# berth's own registry, removes it, pulls it back, and runs containers from
+# the pulled image through the engine (`berth run`, `ps`, `exec`). Nothing
+# is fetched from the network but Debian's packages and crates.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/install-deps.sh"
@@ -13,6 +13,8 @@ work=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
 registry_pid=
 cleanup() {
     [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null
+    # The daemon the first `berth run` started, on this run's own socket.
+    pkill -f "daemon -H unix://$work/run/berth.sock" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -37,13 +39,11 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 "$berth" pull "$image"
 "$berth" images
 
-# Run: the pulled image's unpacked layer as a read-only root.
-layer=$("$berth" image inspect --format '{{index .RootFS.Layers 0}}' "$image")
-rootfs="$BERTH_DATA_ROOT/snapshots/committed/${layer#sha256:}/fs"
-bundle="$work/bundle"
-mkdir -p "$bundle"
-"$berth" runtime spec --bundle "$bundle"
-jq --arg root "$rootfs" '.root = {path: $root, readonly: true} | .process.terminal = false
-    | .process.args = ["sh", "-c", "echo \"hello from $(hostname), pid $$ in its own namespaces\"; id; uname -sr"]' \
-    "$bundle/config.json" > "$bundle/config.tmp" && mv "$bundle/config.tmp" "$bundle/config.json"
-"$berth" runtime run --bundle "$bundle" "quickstart-$$"
+# Run: the engine. The first `berth run` starts a daemon on the socket
+# (here a private one), which runs each container under a small shim.
+export BERTH_HOST="unix://$work/run/berth.sock"
+"$berth" run --rm "$image" sh -c 'echo "hello from $(hostname), pid $$ in its own namespaces"; id; uname -sr'
+"$berth" run -d --name quickstart-web "$image" sh -c 'while true; do echo tick; sleep 1; done'
+"$berth" ps
+"$berth" exec quickstart-web sh -c 'echo "exec sees: $(ps | wc -l) lines of ps"'
+"$berth" rm -f quickstart-web

@@ -65,7 +65,13 @@ impl ShimClient {
     }
 
     async fn connect(&self, request: &Request) -> io::Result<(UnixStream, Reply)> {
-        let mut stream = UnixStream::connect(self.dir.socket()).await?;
+        // The connect completes at once (a listening unix socket), so the
+        // directory's descriptor need not outlive this call.
+        let std_stream = self
+            .dir
+            .with_socket_path(|p| std::os::unix::net::UnixStream::connect(p))??;
+        std_stream.set_nonblocking(true)?;
+        let mut stream = UnixStream::from_std(std_stream)?;
         let mut line = serde_json::to_vec(request).expect("requests serialise");
         line.push(b'\n');
         stream.write_all(&line).await?;

@@ -151,6 +151,22 @@ impl ShimDir {
     pub fn shim_pid(&self) -> PathBuf {
         self.0.join("shim.pid")
     }
+    /// Runs `f` with a path to `shim.sock` short enough for a socket
+    /// address (108 bytes): through a descriptor of the directory, since
+    /// data roots can be deep and ids are 64 characters.
+    pub fn with_socket_path<T>(&self, f: impl FnOnce(&Path) -> T) -> std::io::Result<T> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&self.0)?;
+        let short = PathBuf::from(format!("/proc/self/fd/{}/shim.sock", dir.as_raw_fd()));
+        let result = f(&short);
+        drop(dir);
+        Ok(result)
+    }
+
     /// The recorded exit, if the container has ended.
     pub fn read_exit(&self) -> Option<ExitRecord> {
         serde_json::from_slice(&std::fs::read(self.exit()).ok()?).ok()

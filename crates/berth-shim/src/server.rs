@@ -432,8 +432,10 @@ impl<'a> Shim<'a> {
             .map_err(|e| format!("signalfd: {e}"))?;
         let sock = dir.socket();
         let _ = std::fs::remove_file(&sock);
-        let listener =
-            UnixListener::bind(&sock).map_err(|e| format!("listen on {}: {e}", sock.display()))?;
+        let listener = dir
+            .with_socket_path(|p| UnixListener::bind(p))
+            .and_then(|r| r)
+            .map_err(|e| format!("listen on {}: {e}", sock.display()))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| format!("listen on {}: {e}", sock.display()))?;
