@@ -10,7 +10,8 @@
 #
 # Every engine gets its own roots under a temporary directory; Docker runs
 # with --bridge=none --iptables=false (no host network changes), Podman
-# and berth with their default (private) network namespace, berth's being
+# (with runc: crun 1.8 refuses this hybrid cgroup layout) and berth with
+# their default (private) network namespace, berth's being
 # loopback only until bridge networks land.
 set -euo pipefail
 n=${1:-20}
@@ -71,7 +72,15 @@ cli() {
     case "$1" in
         berth) shift; "${berth[@]}" "$@" ;;
         docker) shift; docker -H "unix://$work/docker.sock" "$@" ;;
-        podman) shift; podman --root "$work/podman" --runroot "$work/podman-run" "$@" ;;
+        podman) shift
+            # Podman asks for nofile and nproc limits past this host's hard
+            # ones (no CAP_SYS_RESOURCE here) unless given others.
+            if [ "$1" = run ]; then
+                shift
+                set -- run --ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" \
+                    --ulimit "nproc=$(( $(ulimit -Hu) < 32768 ? $(ulimit -Hu) : 32768 )):$(( $(ulimit -Hu) < 32768 ? $(ulimit -Hu) : 32768 ))" "$@"
+            fi
+            podman --runtime runc --root "$work/podman" --runroot "$work/podman-run" "$@" ;;
     esac
 }
 

@@ -753,3 +753,28 @@ fn volumes_keep_data_across_containers_and_restarts() {
     ok(&d.docker(&["volume", "prune", "-f", "--all"]));
     assert_eq!(ok(&d.docker(&["volume", "ls", "-q"])), "");
 }
+
+#[test]
+fn images_in_use_are_removed_only_when_forced() {
+    let Some(d) = daemon() else { return };
+    ok(&d.docker(&["create", "--name", "user", "busybox", "true"]));
+    let out = d.docker(&["rmi", "busybox"]);
+    assert!(!out.status.success(), "an image in use was removed");
+    assert!(
+        text(&out.stderr).contains("must force"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&d.docker(&["image", "prune", "-af"]));
+    assert!(ok(&d.docker(&["images", "-q"])).trim().len() == 12);
+    // Forced: the name goes, the image stays (unnamed) for its container.
+    ok(&d.docker(&["rmi", "-f", "busybox"]));
+    assert_eq!(
+        ok(&d.docker(&["images", "--format", "{{.Repository}}"])).trim(),
+        "<none>"
+    );
+    ok(&d.docker(&["start", "-a", "user"]));
+    ok(&d.docker(&["rm", "user"]));
+    ok(&d.docker(&["image", "prune", "-f"]));
+    assert_eq!(ok(&d.docker(&["images", "-q"])), "");
+}

@@ -52,6 +52,8 @@ pub struct ImageService {
     pub images: ImageStore,
     /// Unpacked layers.
     pub snapshots: Snapshotter,
+    /// The data root.
+    pub root: PathBuf,
 }
 
 impl ImageService {
@@ -69,6 +71,7 @@ impl ImageService {
             content,
             images,
             snapshots,
+            root,
         })
     }
 
@@ -188,6 +191,29 @@ impl ImageService {
             .prune(&chains)
             .map(drop)
             .map_err(|e| e.to_string())
+    }
+
+    /// The containers (short id, running) whose image is `id`, read from
+    /// their records, so that the in-process CLI sees them as the daemon.
+    pub fn containers_using(&self, id: &Digest) -> Vec<(String, bool)> {
+        let Ok(dirs) = std::fs::read_dir(self.root.join("containers")) else {
+            return Vec::new();
+        };
+        let wanted = id.to_string();
+        dirs.flatten()
+            .filter_map(|d| std::fs::read(d.path().join("container.json")).ok())
+            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .filter(|r| r["Image"].as_str() == Some(wanted.as_str()))
+            .map(|r| {
+                let short: String = r["Id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(12)
+                    .collect();
+                (short, r["State"]["Running"].as_bool().unwrap_or(false))
+            })
+            .collect()
     }
 
     /// Finds an image by reference, full or short ID, or digest: the

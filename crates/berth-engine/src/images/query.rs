@@ -263,6 +263,44 @@ pub fn remove(ctx: &ImageService, name: &str, force: bool) -> Result<Vec<Removed
             all
         }
     };
+    // The last names of an image a container uses go only when forced,
+    // and the image stays, unnamed, as Docker keeps it.
+    let users = ctx.containers_using(&id);
+    let others = ctx
+        .images
+        .list()
+        .into_iter()
+        .filter(|(r, rec)| {
+            r.tag().is_some()
+                && !to_remove.contains(r)
+                && ctx.image_id(&rec.target).is_ok_and(|i| i == id)
+        })
+        .count();
+    if let Some((container, running)) = users.first()
+        && others == 0
+    {
+        if !force {
+            return Err(format!(
+                "conflict: unable to remove repository reference \"{name}\" (must force) - container {container} is using its referenced image {}",
+                &id.hex()[..12]
+            ));
+        }
+        if *running {
+            return Err(format!(
+                "conflict: unable to delete {} (cannot be forced) - image is being used by running container {container}",
+                &id.hex()[..12]
+            ));
+        }
+        let keep = super::untagged(&target)?;
+        ctx.images
+            .put(&keep, target.clone())
+            .map_err(|e| e.to_string())?;
+        for reference in &to_remove {
+            ctx.images.remove(reference).map_err(|e| e.to_string())?;
+            done.push(Removed::Untagged(reference.familiar()));
+        }
+        return Ok(done);
+    }
     for reference in &to_remove {
         ctx.images.remove(reference).map_err(|e| e.to_string())?;
         done.push(Removed::Untagged(reference.familiar()));
@@ -296,7 +334,6 @@ pub fn remove(ctx: &ImageService, name: &str, force: bool) -> Result<Vec<Removed
 /// those with no tag. Returns what went and the bytes reclaimed. Also drops
 /// downloads abandoned a day ago or more.
 pub fn prune(ctx: &ImageService, all: bool) -> Result<(Vec<Removed>, u64), String> {
-    // No containers use images yet (the engine brings them).
     let mut done = Vec::new();
     let stored = || -> Result<u64, String> {
         let blobs = ctx.content.list().map_err(|e| e.to_string())?;
@@ -305,6 +342,13 @@ pub fn prune(ctx: &ImageService, all: bool) -> Result<(Vec<Removed>, u64), Strin
     let before = stored()?;
     for (reference, record) in ctx.images.list() {
         if !all && reference.tag().is_some() {
+            continue;
+        }
+        // An image a container uses is not pruned.
+        if ctx
+            .image_id(&record.target)
+            .is_ok_and(|id| !ctx.containers_using(&id).is_empty())
+        {
             continue;
         }
         ctx.images.remove(&reference).map_err(|e| e.to_string())?;
