@@ -14,6 +14,7 @@
 
 pub mod containers;
 mod error;
+pub mod events;
 pub mod images;
 mod system;
 pub mod volumes;
@@ -133,6 +134,7 @@ impl Engine {
                 "/exec/{*rest}",
                 axum::routing::any(containers::api::exec_by_id),
             )
+            .route("/events", get(containers::api::events))
             .route("/volumes", get(containers::volume_api::list))
             .route(
                 "/volumes/create",

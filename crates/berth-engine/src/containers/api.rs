@@ -279,6 +279,68 @@ pub async fn by_id(
             Ok(empty(StatusCode::OK))
         }
         (Method::GET, "logs") => logs(c, &q),
+        (Method::GET, "top") => {
+            let args = q.get("ps_args").map(String::as_str).unwrap_or("-ef");
+            Ok(json_response(
+                StatusCode::OK,
+                &containers.top(&c, args).await?,
+            ))
+        }
+        (Method::GET, "stats") => stats(containers, c, &q).await,
+        (Method::GET, "changes") => Ok(json_response(StatusCode::OK, &containers.changes(&c)?)),
+        (Method::GET, "export") => {
+            let view = containers.view(&c)?;
+            Ok(crate::images::api::tar_response(move |out| {
+                super::observe::tar_path(&view.path, "/", out)
+            }))
+        }
+        (Method::GET | Method::HEAD, "archive") => {
+            let path = q
+                .get("path")
+                .cloned()
+                .ok_or_else(|| EngineError::bad_request("no path given (path=)"))?;
+            let view = containers.view(&c)?;
+            let stat = super::observe::path_stat(&view.path, &path)?;
+            let header = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                stat.to_string(),
+            );
+            let mut r = if request.method() == Method::HEAD {
+                empty(StatusCode::OK)
+            } else {
+                crate::images::api::tar_response(move |out| {
+                    super::observe::tar_path(&view.path, &path, out)
+                })
+            };
+            if let Ok(h) = HeaderValue::from_str(&header) {
+                r.headers_mut().insert("x-docker-container-path-stat", h);
+            }
+            Ok(r)
+        }
+        (Method::PUT, "archive") => {
+            let path = q
+                .get("path")
+                .cloned()
+                .ok_or_else(|| EngineError::bad_request("no path given (path=)"))?;
+            let view = containers.view(&c)?;
+            let dir = super::observe::open_in(&view.path, &path, libc::O_PATH | libc::O_DIRECTORY)?;
+            let reader = crate::images::api::blocking_reader(request.into_body());
+            tokio::task::spawn_blocking(move || {
+                let _view = view;
+                let target = super::observe::fd_path(&dir);
+                let opts = berth_image::layer::ApplyOptions {
+                    compute_diff_id: false,
+                    allow_devices: false,
+                    ..Default::default()
+                };
+                berth_image::layer::apply_layer(reader, &target, &opts)
+                    .map(drop)
+                    .map_err(|e| EngineError::bad_request(format!("extract into {path}: {e}")))
+            })
+            .await
+            .map_err(|e| EngineError::internal(e.to_string()))??;
+            Ok(empty(StatusCode::OK))
+        }
         (Method::POST, "exec") => {
             let body = axum::body::to_bytes(request.into_body(), 1 << 20)
                 .await
@@ -509,4 +571,135 @@ pub async fn exec_by_id(
             "page not found: {m} /exec/{id}/{a}"
         ))),
     }
+}
+
+/// `GET /containers/{id}/stats`: one sample with the one before it
+/// (`stream=false`), or a sample a second while it runs.
+async fn stats(
+    containers: Arc<Containers>,
+    c: Arc<Container>,
+    q: &HashMap<String, String>,
+) -> Result<Response<Body>, EngineError> {
+    let stream = q
+        .get("stream")
+        .is_none_or(|v| matches!(v.as_str(), "1" | "true" | "True"));
+    let one_shot = flag(q, "one-shot");
+    let first = containers.stats_sample(&c).await?;
+    if !stream {
+        let mut sample = first.clone();
+        if !one_shot && c.running() {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            sample = containers.stats_sample(&c).await?;
+            sample["precpu_stats"] = first["cpu_stats"].clone();
+            sample["preread"] = first["read"].clone();
+        }
+        return Ok(json_response(StatusCode::OK, &sample));
+    }
+    let body = futures_util::stream::unfold(
+        (containers, c, Some(first), Value::Null, true),
+        |(containers, c, next, prev, go)| async move {
+            if !go {
+                return None;
+            }
+            let mut sample = match next {
+                Some(s) => s,
+                None => {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    containers.stats_sample(&c).await.ok()?
+                }
+            };
+            if !prev.is_null() {
+                sample["precpu_stats"] = prev["cpu_stats"].clone();
+                sample["preread"] = prev["read"].clone();
+            }
+            let mut line = serde_json::to_vec(&sample).expect("JSON serialises");
+            line.push(b'\n');
+            let running = c.running();
+            Some((
+                Ok::<_, std::io::Error>(bytes::Bytes::from(line)),
+                (containers, c, None, sample, running),
+            ))
+        },
+    );
+    let mut r = Response::new(Body::from_stream(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
+}
+
+/// `GET /events?since=&until=&filters=`: the kept events from `since`,
+/// then live ones until `until` (or the client goes).
+pub async fn events(
+    State(engine): State<Arc<Engine>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response<Body>, EngineError> {
+    let containers = engine.containers().await?;
+    let filters = parse_filters(q.get("filters"))?;
+    let nanos = |key: &str| -> Result<Option<i64>, EngineError> {
+        match q.get(key).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => parse_time(v)
+                .map(|t| Some((t * 1e9) as i64))
+                .ok_or_else(|| EngineError::bad_request(format!("invalid {key} {v:?}"))),
+        }
+    };
+    let (since, until) = (nanos("since")?, nanos("until")?);
+    let (past, mut rx) = containers.events.subscribe(since);
+    let (tx, out) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(64);
+    tokio::spawn(async move {
+        let line = |e: &crate::events::Event| {
+            let mut l = serde_json::to_vec(&e.to_json()).expect("JSON serialises");
+            l.push(b'\n');
+            bytes::Bytes::from(l)
+        };
+        let before_until = |e: &crate::events::Event| until.is_none_or(|u| e.time_nano < u);
+        for e in past
+            .iter()
+            .filter(|e| e.matches(&filters) && before_until(e))
+        {
+            if tx.send(Ok(line(e))).await.is_err() {
+                return;
+            }
+        }
+        let deadline = until.map(|u| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0);
+            tokio::time::Instant::now()
+                + std::time::Duration::from_nanos(u.saturating_sub(now).max(0) as u64)
+        });
+        loop {
+            let next = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, rx.recv()).await.ok(),
+                    None => Some(rx.recv().await),
+                }
+            };
+            tokio::select! {
+                got = next => match got {
+                    None => return,
+                    Some(Ok(e)) => {
+                        if e.matches(&filters) && before_until(&e) && tx.send(Ok(line(&e))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                    Some(Err(_)) => return,
+                },
+                () = tx.closed() => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(out, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
 }

@@ -115,6 +115,7 @@ impl Containers {
         if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(EngineError::bad_request("No exec command specified"));
         }
+        let cmd = config.cmd.clone().unwrap_or_default().join(" ");
         let id = super::random_hex(32);
         let e = Arc::new(ExecInstance {
             id: id.clone(),
@@ -127,6 +128,7 @@ impl Containers {
             .lock()
             .expect("execs lock")
             .insert(id.clone(), e);
+        self.event(c, &format!("exec_create: {cmd}"), &[("execID", id.clone())]);
         Ok(id)
     }
 
@@ -236,9 +238,17 @@ impl Containers {
                 return Err(err);
             }
         };
-        let mut st = e.state.lock().expect("exec lock");
-        st.running = true;
-        st.pid = pid;
+        {
+            let mut st = e.state.lock().expect("exec lock");
+            st.running = true;
+            st.pid = pid;
+        }
+        let cmd = e.config.cmd.clone().unwrap_or_default().join(" ");
+        self.event(
+            &e.container,
+            &format!("exec_start: {cmd}"),
+            &[("execID", e.id.clone())],
+        );
         Ok(stream)
     }
 

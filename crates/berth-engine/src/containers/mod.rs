@@ -13,6 +13,7 @@
 pub mod api;
 pub mod exec;
 mod logs;
+pub mod observe;
 pub mod record;
 pub mod spec;
 mod stdio;
@@ -156,6 +157,8 @@ pub struct Containers {
     pub execs: exec::Execs,
     /// Volumes.
     pub volumes: Arc<Volumes>,
+    /// What happened, for `GET /events`.
+    pub events: crate::events::Events,
 }
 
 impl std::fmt::Debug for Containers {
@@ -327,6 +330,7 @@ impl Containers {
             names: Mutex::new(BTreeMap::new()),
             execs: exec::Execs::default(),
             volumes: Arc::new(Volumes::open(data_root)?),
+            events: crate::events::Events::default(),
         });
         let entries =
             std::fs::read_dir(&root).map_err(|e| format!("list {}: {e}", root.display()))?;
@@ -382,6 +386,19 @@ impl Containers {
             .expect("containers lock")
             .insert(id, c.clone());
         c
+    }
+
+    /// Records a container event with Docker's attributes (name, image,
+    /// labels) and `extra` ones.
+    pub fn event(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let rec = c.record();
+        let mut attrs: BTreeMap<String, String> = rec.config.labels.clone();
+        attrs.insert("name".into(), rec.short_name().to_owned());
+        attrs.insert("image".into(), rec.config.image.clone());
+        for (k, v) in extra {
+            attrs.insert((*k).to_owned(), v.clone());
+        }
+        self.events.emit("container", action, c.id.clone(), attrs);
     }
 
     fn shim(&self, c: &Container) -> ShimClient {
@@ -630,7 +647,8 @@ impl Containers {
             self.remove_anonymous_volumes(&record.berth_volumes);
             return Err(e);
         }
-        self.insert(record);
+        let c = self.insert(record);
+        self.event(&c, "create", &[]);
         Ok(CreateResponse {
             id,
             warnings: Vec::new(),
@@ -758,6 +776,7 @@ impl Containers {
             };
             r.berth_stopped_by_user = false;
         })?;
+        self.event(c, "start", &[]);
         self.monitor(c.clone(), shim);
         Ok(true)
     }
@@ -922,6 +941,10 @@ impl Containers {
             r.state.oom_killed = exit.oom_killed;
             r.state.finished_at = exit.finished_at.clone();
         });
+        self.event(c, "die", &[("exitCode", exit.exit_code.to_string())]);
+        if exit.oom_killed {
+            self.event(c, "oom", &[]);
+        }
         let rec = c.record();
         if rec.host_config.auto_remove {
             let this = self.clone();
@@ -979,7 +1002,9 @@ impl Containers {
         self.shim(c)
             .kill(signal)
             .await
-            .map_err(|e| EngineError::internal(format!("kill container {}: {e}", c.id)))
+            .map_err(|e| EngineError::internal(format!("kill container {}: {e}", c.id)))?;
+        self.event(c, "kill", &[("signal", signal.to_string())]);
+        Ok(())
     }
 
     /// Waits until `c` is not running (or `timeout`); true if it stopped.
@@ -1044,6 +1069,7 @@ impl Containers {
                 )));
             }
         }
+        self.event(c, "stop", &[]);
         Ok(true)
     }
 
@@ -1098,6 +1124,7 @@ impl Containers {
         self.all.write().expect("containers lock").remove(&c.id);
         self.names.lock().expect("names lock").remove(&rec.name);
         self.execs.forget(&c.id);
+        self.event(c, "destroy", &[]);
         if volumes {
             self.remove_anonymous_volumes(&rec.berth_volumes);
         }
@@ -1238,7 +1265,9 @@ impl Containers {
             names.insert(new.clone(), c.id.clone());
             names.remove(&old);
         }
-        c.update(|r| r.name = new)
+        c.update(|r| r.name = new)?;
+        self.event(c, "rename", &[("oldName", old)]);
+        Ok(())
     }
 
     /// Freezes (`pause`) or thaws `c`.
@@ -1272,7 +1301,9 @@ impl Containers {
         .await
         .map_err(|e| EngineError::internal(e.to_string()))?
         .map_err(|e| EngineError::internal(e.to_string()))?;
-        c.update(|r| r.state.paused = pause)
+        c.update(|r| r.state.paused = pause)?;
+        self.event(c, if pause { "pause" } else { "unpause" }, &[]);
+        Ok(())
     }
 
     /// The ids of images that containers use.

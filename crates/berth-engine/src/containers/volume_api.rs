@@ -73,12 +73,22 @@ pub async fn create(
             .map_err(|e| EngineError::bad_request(format!("invalid JSON body: {e}")))?
     };
     let containers = engine.containers().await?;
+    let existed = req
+        .name
+        .as_deref()
+        .is_some_and(|n| containers.volumes.get(n).is_ok());
     let v = containers.volumes.create(
         req.name.as_deref(),
         req.driver.as_deref(),
         req.driver_opts.unwrap_or_default(),
         req.labels.unwrap_or_default(),
     )?;
+    if !existed {
+        let attrs = BTreeMap::from([("driver".to_owned(), v.driver.clone())]);
+        containers
+            .events
+            .emit("volume", "create", v.name.clone(), attrs);
+    }
     Ok(json_response(
         StatusCode::CREATED,
         &v.to_json(&containers.volumes.data(&v.name)),
@@ -108,6 +118,9 @@ pub async fn remove(
     let force = q.get("force").is_some_and(|v| v == "1" || v == "true");
     let users = containers.volume_users(&name);
     containers.volumes.remove(&name, &users, force)?;
+    containers
+        .events
+        .emit("volume", "destroy", name.clone(), BTreeMap::new());
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::NO_CONTENT;
     Ok(r)

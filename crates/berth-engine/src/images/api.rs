@@ -530,7 +530,7 @@ fn repeated(query: Option<&str>, key: &str) -> Vec<String> {
 
 /// A request body as a reader for a blocking thread, with a megabyte of
 /// buffer.
-fn blocking_reader(body: Body) -> impl std::io::Read + Send + 'static {
+pub(crate) fn blocking_reader(body: Body) -> impl std::io::Read + Send + 'static {
     use futures_util::TryStreamExt;
     let stream =
         tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
@@ -598,18 +598,27 @@ async fn save_response(
     )
     .await
     .map_err(|e| EngineError::internal(e.to_string()))??;
+    Ok(tar_response(move |writer| {
+        let (images, names) = images;
+        super::archives::save(&images, &names, writer)
+    }))
+}
+
+/// A response whose body is a tar that `write` produces on a blocking
+/// thread, streamed as it is written; a failure breaks the body (the
+/// client sees a failed transfer, not a short archive).
+pub(crate) fn tar_response(
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), String> + Send + 'static,
+) -> Response<Body> {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
-        let (images, names) = images;
         let mut writer = ChannelWriter {
             tx: tx.clone(),
             buf: Vec::with_capacity(ChannelWriter::CHUNK),
         };
-        let result = super::archives::save(&images, &names, &mut writer)
+        let result = write(&mut writer)
             .and_then(|()| std::io::Write::flush(&mut writer).map_err(|e| e.to_string()));
         if let Err(e) = result {
-            // Breaks the body: the client sees a failed transfer, not a
-            // short archive.
             let _ = tx.blocking_send(Err(std::io::Error::other(e)));
         }
     });
@@ -621,7 +630,7 @@ async fn save_response(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/x-tar"),
     );
-    Ok(response)
+    response
 }
 
 /// `POST /images/load`: an archive in the body; Docker's
