@@ -85,6 +85,15 @@ pub async fn info(
 ) -> Result<Json<serde_json::Value>, EngineError> {
     let root = engine.config().data_root.clone();
     let images = engine.image_service().await?;
+    let (mut running, mut paused, mut stopped) = (0, 0, 0);
+    for c in engine.containers().await?.list() {
+        let state = c.record().state;
+        match (state.running, state.paused) {
+            (true, true) => paused += 1,
+            (true, false) => running += 1,
+            _ => stopped += 1,
+        }
+    }
     tokio::task::spawn_blocking(move || {
         let count = {
             let mut ids: Vec<_> = crate::images::records(&images).into_iter().map(|i| i.id).collect();
@@ -106,10 +115,10 @@ pub async fn info(
         let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
         Ok(Json(serde_json::json!({
             "ID": read("/etc/machine-id"),
-            "Containers": 0,
-            "ContainersRunning": 0,
-            "ContainersPaused": 0,
-            "ContainersStopped": 0,
+            "Containers": running + paused + stopped,
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": stopped,
             "Images": count,
             "Driver": images.snapshots.driver().as_str(),
             "DriverStatus": [],

@@ -880,3 +880,49 @@ fn top_stats_diff_cp_export_and_events() {
     }
     ok(&d.docker(&["rm", "obs"]));
 }
+
+#[test]
+fn update_changes_limits_of_a_running_container_and_info_counts_containers() {
+    let Some(d) = daemon() else { return };
+    ok(&d.docker(&[
+        "run", "-d", "--name", "limited", "-m", "128m", "busybox", "sleep", "1000",
+    ]));
+    ok(&d.docker(&["create", "--name", "idle", "busybox", "true"]));
+    ok(&d.docker(&[
+        "update",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "64m",
+        "--pids-limit",
+        "50",
+        "limited",
+    ]));
+    assert_eq!(
+        inspect(
+            &d,
+            "limited",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}"
+        ),
+        "67108864 50"
+    );
+    // The cgroup itself changed: more than 50 processes cannot start.
+    let out = d.docker(&[
+        "exec",
+        "limited",
+        "sh",
+        "-c",
+        "for i in $(seq 60); do sleep 5 & done 2>/dev/null; sleep 0.2; ps | grep -c 'sleep 5'",
+    ]);
+    let started: u32 = text(&out.stdout).trim().parse().unwrap_or(0);
+    assert!(started < 60, "the pids limit did not hold: {started}");
+    assert_eq!(
+        ok(&d.docker(&[
+            "info",
+            "--format",
+            "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}}"
+        ]))
+        .trim(),
+        "2 1 1"
+    );
+}

@@ -355,6 +355,15 @@ pub async fn by_id(
             containers.rename(&c, &new)?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
+        (Method::POST, "update") => {
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+                .await
+                .map_err(|e| EngineError::bad_request(format!("read the body: {e}")))?;
+            let body: Value = serde_json::from_slice(&body)
+                .map_err(|e| EngineError::bad_request(format!("invalid JSON body: {e}")))?;
+            containers.update_resources(&c, &body).await?;
+            Ok(json_response(StatusCode::OK, &json!({ "Warnings": [] })))
+        }
         (Method::POST, "pause") => {
             containers.pause(&c, true).await?;
             Ok(empty(StatusCode::NO_CONTENT))

@@ -1270,6 +1270,78 @@ impl Containers {
         Ok(())
     }
 
+    /// `docker update`: new limits (and restart policy) for `c`, applied
+    /// to its cgroups at once when it runs.
+    pub async fn update_resources(
+        &self,
+        c: &Container,
+        body: &serde_json::Value,
+    ) -> Result<(), EngineError> {
+        let mut host = c.record().host_config;
+        let int = |k: &str| body.get(k).and_then(serde_json::Value::as_i64);
+        if let Some(v) = int("Memory").filter(|v| *v != 0) {
+            host.memory = v;
+        }
+        if let Some(v) = int("MemorySwap").filter(|v| *v != 0) {
+            host.memory_swap = v;
+        }
+        if let Some(v) = int("NanoCpus").filter(|v| *v != 0) {
+            host.nano_cpus = v;
+        }
+        if let Some(v) = int("CpuShares").filter(|v| *v != 0) {
+            host.cpu_shares = v;
+        }
+        if let Some(v) = int("CpuQuota").filter(|v| *v != 0) {
+            host.cpu_quota = v;
+        }
+        if let Some(v) = int("CpuPeriod").filter(|v| *v != 0) {
+            host.cpu_period = v;
+        }
+        if let Some(v) = body
+            .get("CpusetCpus")
+            .and_then(serde_json::Value::as_str)
+            .filter(|v| !v.is_empty())
+        {
+            host.cpuset_cpus = v.to_owned();
+        }
+        if let Some(v) = int("PidsLimit").filter(|v| *v != 0) {
+            host.pids_limit = Some(v);
+        }
+        if let Some(p) = body
+            .get("RestartPolicy")
+            .filter(|p| p.get("Name").is_some_and(|n| n != ""))
+        {
+            host.restart_policy = serde_json::from_value(p.clone())
+                .map_err(|e| EngineError::bad_request(format!("invalid RestartPolicy: {e}")))?;
+            if host.auto_remove && !matches!(host.restart_policy.name.as_str(), "" | "no") {
+                return Err(EngineError::bad_request(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container",
+                ));
+            }
+        }
+        if c.running() {
+            let mut resources = spec::resources(&host);
+            if let Some(r) = resources.as_object_mut() {
+                r.remove("devices");
+            }
+            let resources: oci_spec::runtime::LinuxResources = serde_json::from_value(resources)
+                .map_err(|e| EngineError::bad_request(format!("invalid resources: {e}")))?;
+            let root = self.runtime_root.clone();
+            let id = c.id.clone();
+            tokio::task::spawn_blocking(move || {
+                berth_runtime::ops::info::update(&root, &id, &resources)
+            })
+            .await
+            .map_err(|e| EngineError::internal(e.to_string()))?
+            .map_err(|e| {
+                EngineError::bad_request(format!("Cannot update container {}: {e}", c.id))
+            })?;
+        }
+        c.update(|r| r.host_config = host)?;
+        self.event(c, "update", &[]);
+        Ok(())
+    }
+
     /// Freezes (`pause`) or thaws `c`.
     pub async fn pause(&self, c: &Container, pause: bool) -> Result<(), EngineError> {
         let rec = c.record();

@@ -415,7 +415,8 @@ fn mounts(rec: &Record, paths: &Paths) -> Result<Vec<Value>, String> {
     Ok(m)
 }
 
-fn resources(host: &HostConfig) -> Value {
+/// The OCI `linux.resources` of `host`: memory, CPU, pids and devices.
+pub fn resources(host: &HostConfig) -> Value {
     let mut r = serde_json::Map::new();
     let mut memory = serde_json::Map::new();
     if host.memory > 0 {
