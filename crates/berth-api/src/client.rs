@@ -76,6 +76,38 @@ impl Client {
         body: Option<Value>,
         upgrade: bool,
     ) -> Result<Response<Incoming>, ClientError> {
+        let body = body.map(|v| {
+            (
+                "application/json",
+                Bytes::from(serde_json::to_vec(&v).expect("JSON serialises")),
+            )
+        });
+        self.send_raw(method, path, body, upgrade).await
+    }
+
+    /// Sends a tar body (`PUT .../archive`), returning the response.
+    pub async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Response<Incoming>, ClientError> {
+        self.send_raw(
+            method,
+            path,
+            Some(("application/x-tar", Bytes::from(body))),
+            false,
+        )
+        .await
+    }
+
+    async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Bytes)>,
+        upgrade: bool,
+    ) -> Result<Response<Incoming>, ClientError> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|_| ClientError::Connect(self.socket.clone()))?;
@@ -95,9 +127,9 @@ impl Client {
                 .header(hyper::header::UPGRADE, "tcp");
         }
         let bytes = match body {
-            Some(v) => {
-                req = req.header(hyper::header::CONTENT_TYPE, "application/json");
-                Bytes::from(serde_json::to_vec(&v).expect("JSON serialises"))
+            Some((content_type, b)) => {
+                req = req.header(hyper::header::CONTENT_TYPE, content_type);
+                b
             }
             None => Bytes::new(),
         };
@@ -106,7 +138,9 @@ impl Client {
     }
 
     /// The error in `response`, if its status is one.
-    async fn check(response: Response<Incoming>) -> Result<Response<Incoming>, ClientError> {
+    pub async fn check_status(
+        response: Response<Incoming>,
+    ) -> Result<Response<Incoming>, ClientError> {
         let status = response.status();
         if status.is_client_error() || status.is_server_error() {
             let body = response
@@ -134,7 +168,7 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<(StatusCode, Value), ClientError> {
-        let response = Self::check(self.send(method, path, body, false).await?).await?;
+        let response = Self::check_status(self.send(method, path, body, false).await?).await?;
         let status = response.status();
         let bytes = response
             .into_body()
@@ -157,9 +191,11 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<Incoming, ClientError> {
-        Ok(Self::check(self.send(method, path, body, false).await?)
-            .await?
-            .into_body())
+        Ok(
+            Self::check_status(self.send(method, path, body, false).await?)
+                .await?
+                .into_body(),
+        )
     }
 
     /// A request that upgrades the connection (attach, exec start).
@@ -169,7 +205,7 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<Upgraded, ClientError> {
-        let response = Self::check(self.send(method, path, body, true).await?).await?;
+        let response = Self::check_status(self.send(method, path, body, true).await?).await?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             return Err(ClientError::Transport(format!(
                 "the daemon did not upgrade the connection ({})",

@@ -89,6 +89,20 @@ enum Command {
     Pause(container::NamesArgs),
     /// Unpause all processes within one or more containers.
     Unpause(container::NamesArgs),
+    /// Display the running processes of a container.
+    Top(container::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(container::StatsArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(container::OneArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(container::ExportArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(container::CpArgs),
+    /// Update configuration of one or more containers.
+    Update(container::UpdateArgs),
+    /// Get real time events from the daemon.
+    Events(container::EventsArgs),
     /// Manage volumes.
     Volume {
         #[command(subcommand)]
@@ -208,6 +222,13 @@ fn main() -> ExitCode {
         Command::Pause(a) => container::main(target, C::Pause(a)),
         Command::Unpause(a) => container::main(target, C::Unpause(a)),
         Command::Volume { command } => volume::main(target, command),
+        Command::Top(a) => container::main(target, C::Top(a)),
+        Command::Stats(a) => container::main(target, C::Stats(a)),
+        Command::Diff(a) => container::main(target, C::Diff(a)),
+        Command::Export(a) => container::main(target, C::Export(a)),
+        Command::Cp(a) => container::main(target, C::Cp(a)),
+        Command::Update(a) => container::main(target, C::Update(a)),
+        Command::Events(a) => container::events_main(target, a),
         Command::Runtime { .. } => unreachable!("handled above"),
         Command::Daemon(args) => daemon::main(root, args),
         Command::Image { command } => image::main(root, command),

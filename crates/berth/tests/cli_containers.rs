@@ -136,3 +136,121 @@ fn the_first_berth_run_starts_a_daemon_and_the_cli_manages_containers() {
     let out = berth_cli(&d, &["run", "--rm", "--pull", "never", "nosuchimage"]);
     assert_eq!(out.status.code(), Some(125));
 }
+
+#[test]
+fn the_cli_copies_diffs_exports_and_reports() {
+    let d = Daemon::start(berth());
+    d.import_busybox("busybox:latest", &["-c", r#"CMD ["sh"]"#]);
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    check(berth_cli(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "box",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /made; sleep 1000",
+        ],
+    ));
+    let host = d.dir().join("hello.txt");
+    std::fs::write(&host, "hello\n").unwrap();
+    check(berth_cli(&d, &["cp", host.to_str().unwrap(), "box:/made/"]));
+    check(berth_cli(
+        &d,
+        &["cp", host.to_str().unwrap(), "box:/made/renamed.txt"],
+    ));
+    assert_eq!(
+        check(berth_cli(
+            &d,
+            &["exec", "box", "cat", "/made/hello.txt", "/made/renamed.txt"]
+        )),
+        "hello\nhello\n"
+    );
+    let back = d.dir().join("back");
+    check(berth_cli(&d, &["cp", "box:/made", back.to_str().unwrap()]));
+    assert_eq!(
+        std::fs::read_to_string(back.join("renamed.txt")).unwrap(),
+        "hello\n"
+    );
+    let one = d.dir().join("one.txt");
+    check(berth_cli(
+        &d,
+        &["cp", "box:/made/hello.txt", one.to_str().unwrap()],
+    ));
+    assert_eq!(std::fs::read_to_string(&one).unwrap(), "hello\n");
+    assert_eq!(
+        check(berth_cli(&d, &["diff", "box"])),
+        "A /made\nA /made/hello.txt\nA /made/renamed.txt\n"
+    );
+    let top = check(berth_cli(&d, &["top", "box"]));
+    assert!(
+        top.starts_with("UID") && top.contains("sleep 1000"),
+        "{top}"
+    );
+    let stats = check(berth_cli(
+        &d,
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.PIDs}}",
+            "box",
+        ],
+    ));
+    assert_eq!(stats.trim(), "box 1");
+    check(berth_cli(&d, &["update", "--pids-limit", "20", "box"]));
+    assert_eq!(
+        check(berth_cli(
+            &d,
+            &["inspect", "-f", "{{.HostConfig.PidsLimit}}", "box"]
+        ))
+        .trim(),
+        "20"
+    );
+    let tar = d.dir().join("box.tar");
+    check(berth_cli(
+        &d,
+        &["export", "-o", tar.to_str().unwrap(), "box"],
+    ));
+    let list = Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
+    assert!(text(&list.stdout).contains("made/renamed.txt"));
+    check(berth_cli(&d, &["rm", "-f", "box"]));
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let events = check(berth_cli(
+        &d,
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "type=container",
+            "--format",
+            "{{.Action}}",
+        ],
+    ));
+    assert!(
+        events.starts_with("create\nstart\n") && events.contains("destroy"),
+        "{events}"
+    );
+    // Volumes through the CLI.
+    assert_eq!(
+        check(berth_cli(&d, &["volume", "create", "vol"])).trim(),
+        "vol"
+    );
+    assert!(check(berth_cli(&d, &["volume", "ls"])).contains("local     vol"));
+    assert_eq!(check(berth_cli(&d, &["volume", "rm", "vol"])).trim(), "vol");
+}

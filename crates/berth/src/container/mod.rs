@@ -3,6 +3,7 @@
 //! answers, one is started in the background, so a first `berth run`
 //! just works.
 
+mod observe;
 mod run;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use crate::format::Format;
 use crate::image::EXIT_ERROR;
 
+pub use observe::{CpArgs, EventsArgs, ExportArgs, OneArgs, StatsArgs, TopArgs, UpdateArgs};
 pub use run::{CreateArgs, RunArgs};
 
 /// Where the CLI finds the daemon.
@@ -68,6 +70,18 @@ pub enum ContainerCommand {
     Unpause(NamesArgs),
     /// Remove all stopped containers.
     Prune(PruneArgs),
+    /// Display the running processes of a container.
+    Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(StatsArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(OneArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(CpArgs),
+    /// Update configuration of one or more containers.
+    Update(UpdateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -484,6 +498,12 @@ async fn dispatch(client: &Client, command: ContainerCommand) -> Result<ExitCode
         ContainerCommand::Exec(args) => run::exec(client, args).await,
         ContainerCommand::Attach(args) => run::attach_command(client, args).await,
         ContainerCommand::Inspect(args) => inspect(client, args).await,
+        ContainerCommand::Top(args) => observe::top(client, args).await,
+        ContainerCommand::Stats(args) => observe::stats(client, args).await,
+        ContainerCommand::Diff(args) => observe::diff(client, args).await,
+        ContainerCommand::Export(args) => observe::export(client, args).await,
+        ContainerCommand::Cp(args) => observe::cp(client, args).await,
+        ContainerCommand::Update(args) => observe::update(client, args).await,
         ContainerCommand::Prune(args) => {
             let filters = filters_json(&args.filter)?;
             let path = format!("/containers/prune?filters={}", q(&filters));
@@ -744,7 +764,7 @@ async fn logs(client: &Client, args: LogsArgs) -> Result<ExitCode, Failure> {
 }
 
 /// `42m`, `10s`, `2h` before now as unix seconds; anything else as given.
-fn relative_time(v: &str) -> Result<String, String> {
+pub fn relative_time(v: &str) -> Result<String, String> {
     let units = [('s', 1), ('m', 60), ('h', 3600)];
     for (suffix, secs) in units {
         if let Some(n) = v.strip_suffix(suffix)
@@ -798,4 +818,13 @@ pub fn print_inspect(found: &[Value], format: Option<&str>) -> Result<(), String
         ),
     }
     Ok(())
+}
+
+/// `berth events`.
+pub fn events_main(target: Target, args: EventsArgs) -> ExitCode {
+    let result = crate::image::block_on(async move {
+        let client = connect(&target).await?;
+        observe::events(&client, args).await
+    });
+    finish(result)
 }

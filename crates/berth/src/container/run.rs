@@ -60,24 +60,8 @@ pub struct CreateArgs {
     /// Automatically remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
-    /// Memory limit.
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap.
-    #[arg(long)]
-    pub memory_swap: Option<String>,
-    /// Number of CPUs.
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// CPU shares (relative weight).
-    #[arg(short = 'c', long)]
-    pub cpu_shares: Option<i64>,
-    /// CPUs in which to allow execution (0-3, 0,1).
-    #[arg(long)]
-    pub cpuset_cpus: Option<String>,
-    /// Tune container pids limit (set -1 for unlimited).
-    #[arg(long)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Ulimit options (name=soft[:hard]).
     #[arg(long)]
     pub ulimit: Vec<String>,
@@ -137,6 +121,54 @@ pub struct CreateArgs {
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// The resource limits `run`, `create` and `update` take.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Memory limit.
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap.
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited).
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+}
+
+impl LimitArgs {
+    /// Sets the host config fields of the limits given in `host`.
+    pub fn apply(&self, host: &mut Value) -> Result<(), String> {
+        if let Some(m) = &self.memory {
+            host["Memory"] = json!(size("--memory", m)?);
+        }
+        if let Some(m) = &self.memory_swap {
+            host["MemorySwap"] = json!(size("--memory-swap", m)?);
+        }
+        if let Some(c) = self.cpus {
+            host["NanoCpus"] = json!((c * 1e9) as i64);
+        }
+        if let Some(c) = self.cpu_shares {
+            host["CpuShares"] = json!(c);
+        }
+        if let Some(c) = &self.cpuset_cpus {
+            host["CpusetCpus"] = json!(c);
+        }
+        if let Some(p) = self.pids_limit {
+            host["PidsLimit"] = json!(p);
+        }
+        Ok(())
+    }
 }
 
 /// `run`'s flags.
@@ -265,27 +297,10 @@ pub fn create_body(args: &CreateArgs) -> Result<Value, String> {
         "Ulimits": ulimits,
         "LogConfig": { "Type": args.log_driver.clone().unwrap_or_default(), "Config": log_config },
     });
-    if let Some(m) = &args.memory {
-        host["Memory"] = json!(size("--memory", m)?);
-    }
-    if let Some(m) = &args.memory_swap {
-        host["MemorySwap"] = json!(size("--memory-swap", m)?);
-    }
     if let Some(s) = &args.shm_size {
         host["ShmSize"] = json!(size("--shm-size", s)?);
     }
-    if let Some(c) = args.cpus {
-        host["NanoCpus"] = json!((c * 1e9) as i64);
-    }
-    if let Some(c) = args.cpu_shares {
-        host["CpuShares"] = json!(c);
-    }
-    if let Some(c) = &args.cpuset_cpus {
-        host["CpusetCpus"] = json!(c);
-    }
-    if let Some(p) = args.pids_limit {
-        host["PidsLimit"] = json!(p);
-    }
+    args.limits.apply(&mut host)?;
     let mut body = json!({
         "Hostname": args.hostname.clone().unwrap_or_default(),
         "User": args.user.clone().unwrap_or_default(),
