@@ -926,3 +926,67 @@ fn update_changes_limits_of_a_running_container_and_info_counts_containers() {
         "2 1 1"
     );
 }
+
+#[test]
+fn health_checks_report_healthy_and_unhealthy() {
+    let Some(d) = daemon() else { return };
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "checked",
+        "--health-cmd",
+        "test -f /ready",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; touch /ready; sleep 1000",
+    ]));
+    assert_eq!(
+        inspect(&d, "checked", "{{.State.Health.Status}}"),
+        "starting"
+    );
+    eventually("healthy", || {
+        inspect(&d, "checked", "{{.State.Health.Status}}") == "healthy"
+    });
+    assert!(ok(&d.docker(&["ps", "--format", "{{.Status}}"])).contains("(healthy)"));
+    assert_eq!(
+        ok(&d.docker(&["ps", "-q", "--filter", "health=healthy"]))
+            .trim()
+            .len(),
+        12
+    );
+    ok(&d.docker(&["exec", "checked", "rm", "/ready"]));
+    eventually("unhealthy", || {
+        inspect(&d, "checked", "{{.State.Health.Status}}") == "unhealthy"
+    });
+    let log = inspect(
+        &d,
+        "checked",
+        "{{range .State.Health.Log}}{{.ExitCode}} {{end}}",
+    );
+    assert!(log.trim_end().ends_with("1 1"), "{log}");
+    // --no-healthcheck: none at all.
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "unchecked",
+        "--no-healthcheck",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    assert_eq!(
+        inspect(
+            &d,
+            "unchecked",
+            "{{if .State.Health}}has{{else}}none{{end}}"
+        ),
+        "none"
+    );
+}

@@ -59,7 +59,11 @@ pub fn status_text(c: &Container) -> String {
     let s = c.record().state;
     match s.status.as_str() {
         "running" if s.paused => format!("Up {} (Paused)", ago(&s.started_at)),
-        "running" => format!("Up {}", ago(&s.started_at)),
+        "running" => match s.health.as_ref().map(|h| h.status.as_str()) {
+            Some("starting") => format!("Up {} (health: starting)", ago(&s.started_at)),
+            Some(h) => format!("Up {} ({h})", ago(&s.started_at)),
+            None => format!("Up {}", ago(&s.started_at)),
+        },
         "restarting" => format!("Restarting ({}) {} ago", s.exit_code, ago(&s.finished_at)),
         "exited" if s.finished_at == ZERO_TIME => "Created".into(),
         "exited" => format!("Exited ({}) {} ago", s.exit_code, ago(&s.finished_at)),
@@ -104,6 +108,15 @@ fn matches_filter(c: &Container, key: &str, value: &str) -> Result<bool, EngineE
         "id" => rec.id.starts_with(value),
         "name" => rec.short_name().contains(value.trim_start_matches('/')),
         "status" => state_name(c) == value,
+        "health" => {
+            let h = rec
+                .state
+                .health
+                .as_ref()
+                .map(|h| h.status.as_str())
+                .unwrap_or("none");
+            h == value
+        }
         "exited" => {
             rec.state.status == "exited"
                 && rec.state.finished_at != ZERO_TIME

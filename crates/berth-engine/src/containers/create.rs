@@ -194,6 +194,25 @@ impl Containers {
         if cfg.stop_signal.is_none() {
             cfg.stop_signal = img.stop_signal.clone();
         }
+        // The image's health check, unless the request has its own (or
+        // turns it off with `NONE`); fields it leaves out come from the
+        // image's.
+        let image_check = img
+            .healthcheck
+            .as_ref()
+            .and_then(|h| serde_json::to_value(h).ok());
+        cfg.healthcheck = match (cfg.healthcheck.take(), image_check) {
+            (None, image) => image,
+            (Some(mine), Some(serde_json::Value::Object(mut base)))
+                if mine.get("Test").is_none() =>
+            {
+                if let serde_json::Value::Object(m) = mine {
+                    base.extend(m);
+                }
+                Some(serde_json::Value::Object(base))
+            }
+            (mine, _) => mine,
+        };
         if cfg.hostname.is_empty() {
             cfg.hostname = id[..12].to_owned();
         }

@@ -135,56 +135,7 @@ impl Containers {
     /// The OCI process of `e`: the container's environment, user and
     /// capabilities under the exec's own settings.
     fn exec_process(&self, e: &ExecInstance, tty: bool) -> Result<Value, EngineError> {
-        let rec = e.container.record();
-        let user_spec = e
-            .config
-            .user
-            .clone()
-            .filter(|u| !u.is_empty())
-            .unwrap_or(rec.config.user.clone());
-        let user = super::spec::resolve_user(&e.container.rootfs(), &user_spec)
-            .map_err(EngineError::bad_request)?;
-        let mut env = rec.config.env.clone();
-        if !env.iter().any(|v| v.starts_with("PATH=")) {
-            env.insert(
-                0,
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-            );
-        }
-        env.push(format!("HOSTNAME={}", rec.config.hostname));
-        if tty {
-            env.push("TERM=xterm".into());
-        }
-        env.extend(e.config.env.clone().unwrap_or_default());
-        if !env.iter().any(|v| v.starts_with("HOME=")) {
-            env.push(format!("HOME={}", user.home));
-        }
-        let mut host = rec.host_config.clone();
-        host.privileged |= e.config.privileged;
-        let caps = super::spec::capabilities(&host).map_err(EngineError::bad_request)?;
-        let cwd = e
-            .config
-            .working_dir
-            .clone()
-            .filter(|w| !w.is_empty())
-            .unwrap_or(if rec.config.working_dir.is_empty() {
-                "/".into()
-            } else {
-                rec.config.working_dir.clone()
-            });
-        let no_new_privs = host
-            .security_opt
-            .iter()
-            .any(|o| o.starts_with("no-new-privileges") && !o.ends_with("false"));
-        Ok(json!({
-            "terminal": tty,
-            "user": { "uid": user.uid, "gid": user.gid, "additionalGids": user.groups },
-            "args": e.config.cmd.clone().unwrap_or_default(),
-            "env": env,
-            "cwd": cwd,
-            "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
-            "noNewPrivileges": no_new_privs,
-        }))
+        process_for(&e.container, &e.config, tty)
     }
 
     /// Starts `e`: the shim's stdio connection for it.
@@ -422,4 +373,62 @@ pub async fn report_failure(mut io: impl AsyncWrite + Unpin, tty: bool, message:
     }
     let _ = io.write_all(text.as_bytes()).await;
     let _ = io.shutdown().await;
+}
+
+/// The OCI process of an exec (or a health probe) in `c`: the container's
+/// environment, user and capabilities under `config`'s own settings.
+pub(super) fn process_for(
+    c: &Container,
+    config: &ExecConfig,
+    tty: bool,
+) -> Result<Value, EngineError> {
+    let rec = c.record();
+
+    let user_spec = config
+        .user
+        .clone()
+        .filter(|u| !u.is_empty())
+        .unwrap_or(rec.config.user.clone());
+    let user =
+        super::spec::resolve_user(&c.rootfs(), &user_spec).map_err(EngineError::bad_request)?;
+    let mut env = rec.config.env.clone();
+    if !env.iter().any(|v| v.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    env.push(format!("HOSTNAME={}", rec.config.hostname));
+    if tty {
+        env.push("TERM=xterm".into());
+    }
+    env.extend(config.env.clone().unwrap_or_default());
+    if !env.iter().any(|v| v.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+    let mut host = rec.host_config.clone();
+    host.privileged |= config.privileged;
+    let caps = super::spec::capabilities(&host).map_err(EngineError::bad_request)?;
+    let cwd = config
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or(if rec.config.working_dir.is_empty() {
+            "/".into()
+        } else {
+            rec.config.working_dir.clone()
+        });
+    let no_new_privs = host
+        .security_opt
+        .iter()
+        .any(|o| o.starts_with("no-new-privileges") && !o.ends_with("false"));
+    Ok(json!({
+        "terminal": tty,
+        "user": { "uid": user.uid, "gid": user.gid, "additionalGids": user.groups },
+        "args": config.cmd.clone().unwrap_or_default(),
+        "env": env,
+        "cwd": cwd,
+        "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
+        "noNewPrivileges": no_new_privs,
+    }))
 }

@@ -13,6 +13,7 @@
 pub mod api;
 mod create;
 pub mod exec;
+pub mod health;
 mod logs;
 pub mod observe;
 pub mod record;
@@ -478,6 +479,7 @@ impl Containers {
             r.berth_stopped_by_user = false;
         })?;
         self.event(c, "start", &[]);
+        self.start_health(c);
         self.monitor(c.clone(), shim);
         Ok(true)
     }

@@ -35,6 +35,9 @@ pub struct State {
     pub started_at: String,
     /// When it last stopped.
     pub finished_at: String,
+    /// The health check's state, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
 }
 
 impl Default for State {
@@ -51,6 +54,7 @@ impl Default for State {
             error: String::new(),
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
+            health: None,
         }
     }
 }

@@ -77,6 +77,24 @@ pub struct CreateArgs {
     /// Attach a filesystem mount to the container.
     #[arg(long)]
     pub mount: Vec<String>,
+    /// Command to run to check health.
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h).
+    #[arg(long)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h).
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long)]
+    pub health_retries: Option<u32>,
+    /// Start period for the container to initialize before counting retries.
+    #[arg(long)]
+    pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long)]
+    pub no_healthcheck: bool,
     /// Signal to stop the container.
     #[arg(long)]
     pub stop_signal: Option<String>,
@@ -182,6 +200,38 @@ pub struct RunArgs {
     pub detach_keys: Option<String>,
     #[command(flatten)]
     pub create: CreateArgs,
+}
+
+/// A Go duration (`1h2m3.5s`, `500ms`) in nanoseconds.
+pub fn go_duration(v: &str) -> Result<i64, String> {
+    let bad = || format!("invalid duration {v:?}: use a number with a unit (500ms, 30s, 1m, 1h)");
+    let mut total = 0f64;
+    let mut rest = v.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Ok(total as i64)
 }
 
 fn read_lines(path: &std::path::Path) -> Result<Vec<String>, String> {
@@ -320,6 +370,29 @@ pub fn create_body(args: &CreateArgs) -> Result<Value, String> {
     });
     if let Some(s) = &args.stop_signal {
         body["StopSignal"] = json!(s);
+    }
+    if args.no_healthcheck {
+        body["Healthcheck"] = json!({ "Test": ["NONE"] });
+    } else {
+        let mut check = serde_json::Map::new();
+        if let Some(cmd) = &args.health_cmd {
+            check.insert("Test".into(), json!(["CMD-SHELL", cmd]));
+        }
+        for (key, value) in [
+            ("Interval", &args.health_interval),
+            ("Timeout", &args.health_timeout),
+            ("StartPeriod", &args.health_start_period),
+        ] {
+            if let Some(v) = value {
+                check.insert(key.into(), json!(go_duration(v)?));
+            }
+        }
+        if let Some(r) = args.health_retries {
+            check.insert("Retries".into(), json!(r));
+        }
+        if !check.is_empty() {
+            body["Healthcheck"] = Value::Object(check);
+        }
     }
     if let Some(t) = args.stop_timeout {
         body["StopTimeout"] = json!(t);
@@ -778,4 +851,19 @@ pub async fn exec(client: &Client, args: ExecArgs) -> Result<ExitCode, Failure> 
         .json(Method::GET, &format!("/exec/{id}/json"), None)
         .await?;
     Ok(ExitCode::from(info["ExitCode"].as_i64().unwrap_or(0) as u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_duration;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(go_duration("500ms").unwrap(), 500_000_000);
+        assert_eq!(go_duration("1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(go_duration("1.5s").unwrap(), 1_500_000_000);
+        assert!(go_duration("30").is_err());
+        assert!(go_duration("").is_err());
+        assert!(go_duration("5d").is_err());
+    }
 }
