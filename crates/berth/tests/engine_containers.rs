@@ -990,3 +990,104 @@ fn health_checks_report_healthy_and_unhealthy() {
         "none"
     );
 }
+
+#[test]
+fn security_and_mount_options_reach_the_container() {
+    let Some(d) = daemon() else { return };
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        d.docker(&all)
+    };
+    // Docker's default capabilities; --cap-drop/--cap-add; --privileged.
+    let caps = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&["busybox", "sh", "-c", "grep CapBnd /proc/self/status"]);
+        let out = ok(&run(&a));
+        u64::from_str_radix(out.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    let default = caps(&[]);
+    assert_eq!(default, 0xa80425fb, "Docker's default set");
+    assert_eq!(caps(&["--cap-drop", "ALL"]), 0);
+    assert_eq!(
+        caps(&["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"]),
+        1 << 12
+    );
+    assert!(caps(&["--privileged"]) > default);
+    // --read-only, --tmpfs, -v with :ro, --shm-size, --ulimit, no-new-privileges.
+    let out = run(&["--read-only", "busybox", "touch", "/x"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("Read-only file system"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&run(&[
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "busybox",
+        "touch",
+        "/scratch/x",
+    ]));
+    let host = d.dir().join("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from host\n").unwrap();
+    let bind = format!("{}:/shared:ro", host.display());
+    assert_eq!(
+        ok(&run(&["-v", &bind, "busybox", "cat", "/shared/in"])),
+        "from host\n"
+    );
+    assert!(
+        !run(&["-v", &bind, "busybox", "touch", "/shared/new"])
+            .status
+            .success()
+    );
+    let rw = format!("{}:/shared", host.display());
+    ok(&run(&["-v", &rw, "busybox", "touch", "/shared/new"]));
+    assert!(host.join("new").exists());
+    let shm = ok(&run(&[
+        "--shm-size",
+        "8m",
+        "busybox",
+        "sh",
+        "-c",
+        "df -k /dev/shm | tail -1",
+    ]));
+    assert_eq!(shm.split_whitespace().nth(1), Some("8192"), "{shm}");
+    assert_eq!(
+        ok(&run(&[
+            "--ulimit",
+            "nofile=512:1024",
+            "busybox",
+            "sh",
+            "-c",
+            "ulimit -n"
+        ]))
+        .trim(),
+        "512"
+    );
+    let nnp = ok(&run(&[
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]));
+    assert!(nnp.trim().ends_with('1'), "{nnp}");
+    // Limits land in the cgroup (v1's file here; v2's on a v2 host).
+    let limit = ok(&run(&[
+        "-m",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]));
+    assert_eq!(limit.trim(), (32u64 << 20).to_string());
+    // --network host shares the host's interfaces and hostname.
+    let hostname = ok(&run(&["--network", "host", "busybox", "hostname"]));
+    let ours = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(hostname.trim(), ours.trim());
+}
