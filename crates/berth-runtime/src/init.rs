@@ -241,6 +241,9 @@ fn stage2(args: InitArgs, chan: &Channel) -> ! {
             hooks::run(spec, HookPoint::StartContainer, &state)?;
             process::set_umask_and_cwd(proc_)?;
             process::finalize_identity(proc_, args.seccomp.as_ref())?;
+            if wants_init(spec) {
+                reap_as_init(&args.started)?;
+            }
             Err(process::exec(&program, &argv, &envp, args.preserve_fds))
         })()
         .unwrap_or_else(|e: Error| e);
@@ -248,6 +251,59 @@ fn stage2(args: InitArgs, chan: &Channel) -> ! {
         let _ = nix::unistd::write(&args.started, err.to_string().as_bytes());
         Err(err)
     })
+}
+
+/// The annotation that asks for a built-in init (`docker run --init`).
+pub const INIT_ANNOTATION: &str = "org.berth.init";
+
+fn wants_init(spec: &Spec) -> bool {
+    spec.annotations()
+        .as_ref()
+        .and_then(|a| a.get(INIT_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}
+
+/// Stays as the container's pid 1 while a child goes on to execute the
+/// program (this returns in the child only): forwards every signal to it,
+/// reaps every orphan, and exits with its status, as `docker run --init`
+/// (tini) does. The started fifo is the child's to close or to write an
+/// exec failure to.
+fn reap_as_init(started: &OwnedFd) -> Result<()> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    let all = SigSet::all();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None)
+        .map_err(Error::sys("block signals"))?;
+    // SAFETY: single-threaded (a fork of the runtime); the child returns to
+    // execute the program, the parent never returns.
+    let child = match unsafe { nix::unistd::fork() }.map_err(Error::sys("fork"))? {
+        nix::unistd::ForkResult::Child => return Ok(()),
+        nix::unistd::ForkResult::Parent { child } => child,
+    };
+    // SAFETY: closing our copy of the started fifo; the child keeps its own.
+    unsafe { libc::close(started.as_raw_fd()) };
+    let _ = nix::sys::prctl::set_name(c"berth-init");
+    loop {
+        let sig = match all.wait() {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        if sig != Signal::SIGCHLD {
+            let _ = nix::sys::signal::kill(child, sig);
+            continue;
+        }
+        loop {
+            use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+            match waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(ws) if ws.pid() == Some(child) => {
+                    let code = crate::ops::run::exit_code(ws).unwrap_or(1);
+                    // SAFETY: leaving the forked init without unwinding.
+                    unsafe { libc::_exit(code) }
+                }
+                Ok(_) => {}
+            }
+        }
+    }
 }
 
 fn wait_for_start(fifo: &OwnedFd) -> Result<()> {

@@ -1091,3 +1091,33 @@ fn security_and_mount_options_reach_the_container() {
     let ours = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(hostname.trim(), ours.trim());
 }
+
+#[test]
+fn init_forwards_signals_and_passes_the_exit_code() {
+    let Some(d) = daemon() else { return };
+    let ps = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/1/comm; echo $$",
+    ]));
+    let lines: Vec<&str> = ps.lines().collect();
+    assert_eq!(lines[0], "berth-init", "{ps}");
+    assert_ne!(lines[1], "1", "the program is not pid 1 under --init");
+    let out = d.docker(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5));
+    // A program that ignores nothing: SIGTERM reaches it through the init.
+    ok(&d.docker(&[
+        "run", "-d", "--init", "--name", "sleeper", "busybox", "sleep", "1000",
+    ]));
+    let started = Instant::now();
+    ok(&d.docker(&["stop", "-t", "20", "sleeper"]));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "SIGTERM was not forwarded"
+    );
+    assert_eq!(inspect(&d, "sleeper", "{{.State.ExitCode}}"), "143");
+}

@@ -542,6 +542,9 @@ pub fn build(rec: &Record, paths: &Paths) -> Result<Value, String> {
     if !rlimits.is_empty() {
         spec["process"]["rlimits"] = Value::Array(rlimits);
     }
+    if host.init == Some(true) {
+        spec["annotations"] = json!({ berth_runtime::init::INIT_ANNOTATION: "true" });
+    }
     if host.network_mode != "host" {
         spec["hostname"] = json!(config.hostname);
     }

@@ -119,6 +119,10 @@ pub struct CreateArgs {
     /// Mount the container's root filesystem as read only.
     #[arg(long)]
     pub read_only: bool,
+    /// Run an init inside the container that forwards signals and reaps
+    /// processes.
+    #[arg(long)]
+    pub init: bool,
     /// Logging driver for the container.
     #[arg(long)]
     pub log_driver: Option<String>,
@@ -342,6 +346,7 @@ pub fn create_body(args: &CreateArgs) -> Result<Value, String> {
         "ExtraHosts": args.add_host,
         "Privileged": args.privileged,
         "ReadonlyRootfs": args.read_only,
+        "Init": args.init.then_some(true),
         "SecurityOpt": args.security_opt,
         "Tmpfs": tmpfs,
         "Ulimits": ulimits,
