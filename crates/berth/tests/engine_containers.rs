@@ -1121,3 +1121,71 @@ fn init_forwards_signals_and_passes_the_exit_code() {
     );
     assert_eq!(inspect(&d, "sleeper", "{{.State.ExitCode}}"), "143");
 }
+
+#[test]
+fn the_default_seccomp_profile_applies_and_can_be_replaced() {
+    let Some(d) = daemon() else { return };
+    // A user namespace needs no capability; the default profile refuses it.
+    let out = d.docker(&["run", "--rm", "busybox", "unshare", "-U", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("Operation not permitted"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&d.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "unshare",
+        "-U",
+        "true",
+    ]));
+    ok(&d.docker(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "unshare",
+        "-U",
+        "true",
+    ]));
+    // Execs get the container's filter.
+    ok(&d.docker(&[
+        "run", "-d", "--name", "filtered", "busybox", "sleep", "1000",
+    ]));
+    assert!(
+        !d.docker(&["exec", "filtered", "unshare", "-U", "true"])
+            .status
+            .success()
+    );
+    // A profile of Docker's format, from a file (the CLI sends its text).
+    let profile = d.dir().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        "busybox",
+        "mkdir",
+        "/x",
+    ]);
+    assert!(!out.status.success());
+    ok(&d.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        "busybox",
+        "touch",
+        "/x",
+    ]));
+}

@@ -17,6 +17,7 @@ pub mod health;
 mod logs;
 pub mod observe;
 pub mod record;
+pub mod seccomp;
 pub mod spec;
 mod stdio;
 pub mod volume_api;

@@ -542,6 +542,11 @@ pub fn build(rec: &Record, paths: &Paths) -> Result<Value, String> {
     if !rlimits.is_empty() {
         spec["process"]["rlimits"] = Value::Array(rlimits);
     }
+    if let Some(profile) =
+        super::seccomp::for_container(&host.security_opt, host.privileged, &caps)?
+    {
+        spec["linux"]["seccomp"] = profile;
+    }
     if host.init == Some(true) {
         spec["annotations"] = json!({ berth_runtime::init::INIT_ANNOTATION: "true" });
     }
