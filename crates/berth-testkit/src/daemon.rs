@@ -94,11 +94,29 @@ impl Daemon {
     /// Kills the daemon with SIGKILL (its containers keep running) and
     /// starts a new one on the same roots.
     pub fn kill_and_restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Kills the daemon with SIGKILL.
+    pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Starts the daemon again after [`Daemon::kill`].
+    pub fn restart(&mut self) {
         self.spawn();
+    }
+
+    /// What a reboot does to running containers: every shim and container
+    /// process killed, their runtime state gone (the exec root is a tmpfs).
+    pub fn kill_containers(&self) {
+        self.delete_leftovers();
+        let _ = std::fs::remove_dir_all(self.exec_root().join("runtime"));
+        let _ = std::fs::remove_dir_all(self.exec_root().join("shims"));
     }
 
     /// The temporary directory everything is under.
@@ -212,6 +230,14 @@ impl Drop for Daemon {
             // SAFETY: kill(2) of the daemon the test's CLI started.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
+        self.delete_leftovers();
+    }
+}
+
+impl Daemon {
+    /// Whatever the API did not remove: the runtime deletes its containers
+    /// (processes and cgroups), shims are killed, then the mounts go.
+    fn delete_leftovers(&self) {
         // Whatever the API could not remove: the runtime deletes its
         // containers (processes and cgroups), then the mounts go.
         let runtime = self.exec_root().join("runtime");

@@ -1189,3 +1189,43 @@ fn the_default_seccomp_profile_applies_and_can_be_replaced() {
         "/x",
     ]));
 }
+
+#[test]
+fn after_a_reboot_restart_policies_bring_containers_back() {
+    let Some(mut d) = daemon() else { return };
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    ok(&d.docker(&["run", "-d", "--name", "once", "busybox", "sleep", "1000"]));
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "stopped",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    ok(&d.docker(&["stop", "-t", "0", "stopped"]));
+    // The machine goes down: no daemon, no shims, no containers.
+    d.kill();
+    d.kill_containers();
+    d.restart();
+    eventually("the always container running again", || {
+        inspect(&d, "always", "{{.State.Status}}") == "running"
+    });
+    assert_eq!(inspect(&d, "once", "{{.State.Status}}"), "exited");
+    assert_eq!(inspect(&d, "stopped", "{{.State.Status}}"), "exited");
+    // And it works as before.
+    assert_eq!(ok(&d.docker(&["exec", "always", "echo", "back"])), "back\n");
+}
