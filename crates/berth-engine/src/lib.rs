@@ -135,6 +135,15 @@ impl Engine {
                 axum::routing::any(containers::api::exec_by_id),
             )
             .route("/events", get(containers::api::events))
+            .route("/system/df", get(containers::volume_api::system_df))
+            .route(
+                "/networks/prune",
+                axum::routing::post(containers::volume_api::nothing_to_prune),
+            )
+            .route(
+                "/build/prune",
+                axum::routing::post(containers::volume_api::nothing_to_prune),
+            )
             .route("/volumes", get(containers::volume_api::list))
             .route(
                 "/volumes/create",

@@ -1229,3 +1229,42 @@ fn after_a_reboot_restart_policies_bring_containers_back() {
     // And it works as before.
     assert_eq!(ok(&d.docker(&["exec", "always", "echo", "back"])), "back\n");
 }
+
+#[test]
+fn system_df_and_prune_account_for_everything() {
+    let Some(d) = daemon() else { return };
+    ok(&d.docker(&[
+        "run",
+        "--name",
+        "writer",
+        "-v",
+        "kept:/v",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1k count=64 2>/dev/null; echo x > /v/x",
+    ]));
+    let df = ok(&d.docker(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}}",
+    ]));
+    assert!(df.contains("Images 1 1"), "{df}");
+    assert!(df.contains("Containers 1 0"), "{df}");
+    assert!(df.contains("Local Volumes 1 1"), "{df}");
+    let size = ok(&d.docker(&[
+        "system",
+        "df",
+        "-v",
+        "--format",
+        "{{range .Containers}}{{.Size}}{{end}}",
+    ]));
+    assert!(size.contains("kB"), "{size}");
+    let pruned = ok(&d.docker(&["system", "prune", "-af", "--volumes"]));
+    assert!(pruned.contains("Deleted Containers"), "{pruned}");
+    assert_eq!(ok(&d.docker(&["ps", "-aq"])), "");
+    assert_eq!(ok(&d.docker(&["images", "-q"])), "");
+    // A named volume stays unless asked for with --all (Docker 23+).
+    assert_eq!(ok(&d.docker(&["volume", "ls", "-q"])).trim(), "kept");
+}

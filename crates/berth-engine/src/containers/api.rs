@@ -203,6 +203,7 @@ pub async fn prune(
     let containers = engine.containers().await?;
     let filters = parse_filters(q.get("filters"))?;
     let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
     for c in containers.list() {
         if c.running() || c.record().state.restarting {
             continue;
@@ -221,13 +222,15 @@ pub async fn prune(
         if keep {
             continue;
         }
+        let size = containers.writable_size(&c);
         if containers.remove(&c, false, false).await.is_ok() {
             deleted.push(c.id.clone());
+            reclaimed += size;
         }
     }
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "ContainersDeleted": deleted, "SpaceReclaimed": 0 }),
+        &json!({ "ContainersDeleted": deleted, "SpaceReclaimed": reclaimed }),
     ))
 }
 

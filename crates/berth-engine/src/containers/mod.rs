@@ -988,6 +988,15 @@ impl Containers {
         Ok(())
     }
 
+    /// The bytes in `c`'s writable layer.
+    pub fn writable_size(&self, c: &Container) -> u64 {
+        match self.images.snapshots.mounts(&c.id) {
+            Ok(berth_image::snapshot::Mount::Overlay { upper, .. }) => volume_api::dir_size(&upper),
+            Ok(berth_image::snapshot::Mount::Bind { source }) => volume_api::dir_size(&source),
+            Err(_) => 0,
+        }
+    }
+
     /// The ids of images that containers use.
     pub fn images_in_use(&self) -> Vec<String> {
         self.list().iter().map(|c| c.record().image).collect()

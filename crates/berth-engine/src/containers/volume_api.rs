@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{Response, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::images::api::{json_response, parse_filters, passes};
 use crate::volumes::Volume;
@@ -168,7 +168,8 @@ pub async fn prune(
     ))
 }
 
-fn dir_size(path: &std::path::Path) -> u64 {
+/// The bytes of the files under `path` (links not followed).
+pub fn dir_size(path: &std::path::Path) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return 0;
     };
@@ -181,4 +182,85 @@ fn dir_size(path: &std::path::Path) -> u64 {
         .flatten()
         .map(|e| dir_size(&e.path()))
         .sum()
+}
+
+/// `GET /system/df`: images, containers and volumes with their sizes and
+/// users.
+pub async fn system_df(State(engine): State<Arc<Engine>>) -> Result<Response<Body>, EngineError> {
+    let containers = engine.containers().await?;
+    let images = engine.image_service().await?;
+    let list = containers.list();
+    let records: Vec<crate::containers::Record> = list.iter().map(|c| c.record()).collect();
+    let volumes = containers.volumes.list();
+    let users: Vec<usize> = volumes
+        .iter()
+        .map(|v| containers.volume_users(&v.name).len())
+        .collect();
+    let vol_dirs: Vec<std::path::PathBuf> = volumes
+        .iter()
+        .map(|v| containers.volumes.data(&v.name))
+        .collect();
+    let c2 = containers.clone();
+    let body = tokio::task::spawn_blocking(move || -> Result<Value, EngineError> {
+        let mut image_list = crate::images::api::summaries(&images, &[])?;
+        let mut layers = 0i64;
+        let mut sizes: BTreeMap<String, i64> = BTreeMap::new();
+        for i in &mut image_list {
+            let id = i["Id"].as_str().unwrap_or_default().to_owned();
+            let n = records.iter().filter(|r| r.image == id).count();
+            i["Containers"] = json!(n);
+            // No layers are shared between image IDs berth lists apart.
+            i["SharedSize"] = json!(0);
+            let size = i["Size"].as_i64().unwrap_or(0);
+            layers += size;
+            sizes.insert(id, size);
+        }
+        let containers_json: Vec<Value> = list
+            .iter()
+            .zip(&records)
+            .map(|(c, r)| {
+                let rw = c2.writable_size(c) as i64;
+                json!({
+                    "Id": r.id, "Names": [r.name], "Image": r.config.image, "ImageID": r.image,
+                    "Command": std::iter::once(r.path.clone()).chain(r.args.iter().cloned()).collect::<Vec<_>>().join(" "),
+                    "Created": crate::images::unix_seconds(&r.created).unwrap_or(0),
+                    "State": r.state.status, "Status": crate::containers::api::status_text(c),
+                    "SizeRw": rw, "SizeRootFs": rw + sizes.get(&r.image).copied().unwrap_or(0),
+                    "Labels": r.config.labels, "Mounts": r.berth_volumes,
+                })
+            })
+            .collect();
+        let volumes_json: Vec<Value> = volumes
+            .iter()
+            .zip(users)
+            .zip(&vol_dirs)
+            .map(|((v, n), dir)| {
+                let mut j = v.to_json(dir);
+                j["UsageData"] = json!({ "Size": dir_size(dir), "RefCount": n });
+                j
+            })
+            .collect();
+        Ok(json!({
+            "LayersSize": layers,
+            "Images": image_list,
+            "Containers": containers_json,
+            "Volumes": volumes_json,
+            "BuildCache": [],
+        }))
+    })
+    .await
+    .map_err(|e| EngineError::internal(e.to_string()))??;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `POST /networks/prune` and `POST /build/prune`: berth has no user
+/// networks nor build cache yet, so nothing goes (the docker CLI's
+/// `system prune` asks for both).
+pub async fn nothing_to_prune(uri: axum::http::Uri) -> Response<Body> {
+    let body = if uri.path().starts_with("/build") {
+        json!({ "CachesDeleted": [], "SpaceReclaimed": 0 })
+    } else {
+        json!({ "NetworksDeleted": [] })
+    };
+    json_response(StatusCode::OK, &body)
 }

@@ -86,51 +86,56 @@ pub async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<Value>>, EngineError> {
     let filters = parse_filters(query.get("filters"))?;
-    with_images(&engine, move |images| {
-        let all = records(images);
-        let mut by_id: BTreeMap<String, (Vec<String>, Vec<String>, &super::Image)> =
-            BTreeMap::new();
-        for image in &all {
-            if !keep(image, &filters, &all).map_err(EngineError::bad_request)? {
-                continue;
-            }
-            let entry = by_id
-                .entry(image.id.to_string())
-                .or_insert_with(|| (Vec::new(), Vec::new(), image));
-            if is_untagged(&image.reference) {
-                continue;
-            }
-            if image.reference.tag().is_some() {
-                entry.0.push(image.reference.familiar());
-            }
-            let (repo, _) = super::repository_and_tag(&image.reference);
-            let digest = format!("{repo}@{}", image.target.digest);
-            if !entry.1.contains(&digest) {
-                entry.1.push(digest);
-            }
+    with_images(&engine, move |images| summaries(images, &filters))
+        .await
+        .map(Json)
+}
+
+/// One summary per image ID (`GET /images/json`), newest first.
+pub(crate) fn summaries(
+    images: &ImageService,
+    filters: &[(String, String)],
+) -> Result<Vec<Value>, EngineError> {
+    let all = records(images);
+    let mut by_id: BTreeMap<String, (Vec<String>, Vec<String>, &super::Image)> = BTreeMap::new();
+    for image in &all {
+        if !keep(image, filters, &all).map_err(EngineError::bad_request)? {
+            continue;
         }
-        let mut out: Vec<Value> = by_id
-            .into_iter()
-            .map(|(id, (tags, digests, image))| {
-                let labels = image.config.config.as_ref().and_then(|c| c.labels.clone());
-                json!({
-                    "Id": id,
-                    "ParentId": "",
-                    "RepoTags": tags,
-                    "RepoDigests": digests,
-                    "Created": image.config.created.as_deref().and_then(unix_seconds).unwrap_or(0),
-                    "Size": image.size,
-                    "SharedSize": -1,
-                    "Labels": labels,
-                    "Containers": -1,
-                })
+        let entry = by_id
+            .entry(image.id.to_string())
+            .or_insert_with(|| (Vec::new(), Vec::new(), image));
+        if is_untagged(&image.reference) {
+            continue;
+        }
+        if image.reference.tag().is_some() {
+            entry.0.push(image.reference.familiar());
+        }
+        let (repo, _) = super::repository_and_tag(&image.reference);
+        let digest = format!("{repo}@{}", image.target.digest);
+        if !entry.1.contains(&digest) {
+            entry.1.push(digest);
+        }
+    }
+    let mut out: Vec<Value> = by_id
+        .into_iter()
+        .map(|(id, (tags, digests, image))| {
+            let labels = image.config.config.as_ref().and_then(|c| c.labels.clone());
+            json!({
+                "Id": id,
+                "ParentId": "",
+                "RepoTags": tags,
+                "RepoDigests": digests,
+                "Created": image.config.created.as_deref().and_then(unix_seconds).unwrap_or(0),
+                "Size": image.size,
+                "SharedSize": -1,
+                "Labels": labels,
+                "Containers": -1,
             })
-            .collect();
-        out.sort_by_key(|v| std::cmp::Reverse(v["Created"].as_i64().unwrap_or(0)));
-        Ok(out)
-    })
-    .await
-    .map(Json)
+        })
+        .collect();
+    out.sort_by_key(|v| std::cmp::Reverse(v["Created"].as_i64().unwrap_or(0)));
+    Ok(out)
 }
 
 /// Everything under `/images/`: inspect, history, tag and delete.
