@@ -135,6 +135,7 @@ impl Engine {
                 axum::routing::any(containers::api::exec_by_id),
             )
             .route("/events", get(containers::api::events))
+            .route("/commit", axum::routing::post(containers::api::commit))
             .route("/system/df", get(containers::volume_api::system_df))
             .route(
                 "/networks/prune",

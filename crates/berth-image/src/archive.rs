@@ -510,46 +510,102 @@ pub fn import(
 ) -> Result<Descriptor> {
     let mut stream =
         crate::layer::decompress_stream(input).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
-    let reference = format!("import-{}", std::process::id());
+    let layer = LayerOptions {
+        config: options.config.clone(),
+        comment: Some(options.comment.clone()),
+        created_by: None,
+        author: None,
+        platform: options.platform.clone(),
+    };
+    append_layer(
+        content,
+        None,
+        |w| io::copy(&mut stream, w).map(drop),
+        &layer,
+    )
+}
+
+/// What [`append_layer`] records besides the layer.
+#[derive(Debug, Clone, Default)]
+pub struct LayerOptions {
+    /// The new image's container config.
+    pub config: ContainerConfig,
+    /// The history entry's comment.
+    pub comment: Option<String>,
+    /// The history entry's command.
+    pub created_by: Option<String>,
+    /// The image's (and history entry's) author.
+    pub author: Option<String>,
+    /// The platform recorded for a new image (default: the host's; a base
+    /// image keeps its own).
+    pub platform: Option<Platform>,
+}
+
+/// Makes an image of `base` (an image manifest and its config, or
+/// nothing) plus one layer, the uncompressed tar `write` produces: stored
+/// as it is, so its digest is its diff ID, and checked to be a tar before
+/// any image names it.
+pub fn append_layer(
+    content: &ContentStore,
+    base: Option<(&ImageManifest, &ImageConfig)>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    options: &LayerOptions,
+) -> Result<Descriptor> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let reference = format!("layer-{}-{seq}", std::process::id());
     content.abort(&reference)?;
     let mut w = content.writer(&reference, None)?;
-    let size = io::copy(&mut stream, &mut w)?;
+    write(&mut w)?;
+    let size = w.offset();
     if size == 0 {
-        return Err(ArchiveError::Invalid("the input is empty".into()));
+        return Err(ArchiveError::Invalid("the layer is empty".into()));
     }
     let layer = w.commit(None)?;
-    // The stream must be a tar: check before making an image of it.
     let mut check = tar::Archive::new(content.read(&layer)?);
     for entry in check.entries()? {
         entry.map_err(|e| ArchiveError::Invalid(format!("not a tar archive: {e}")))?;
     }
-    let platform = options.platform.clone().unwrap_or_else(Platform::host);
     let now = berth_model::time::now_rfc3339_nanos();
-    let config = ImageConfig {
-        created: Some(now.clone()),
-        architecture: platform.architecture.clone(),
-        os: platform.os.clone(),
-        variant: platform.variant.clone(),
-        config: Some(options.config.clone()),
-        rootfs: crate::manifest::RootFs {
-            kind: "layers".into(),
-            diff_ids: vec![layer.clone()],
-        },
-        history: Some(vec![History {
-            created: Some(now),
-            comment: Some(options.comment.clone()),
-            ..History::default()
-        }]),
-        ..ImageConfig::default()
+    let mut config = match base {
+        Some((_, c)) => c.clone(),
+        None => {
+            let platform = options.platform.clone().unwrap_or_else(Platform::host);
+            ImageConfig {
+                architecture: platform.architecture.clone(),
+                os: platform.os.clone(),
+                variant: platform.variant.clone(),
+                rootfs: crate::manifest::RootFs {
+                    kind: "layers".into(),
+                    diff_ids: Vec::new(),
+                },
+                ..ImageConfig::default()
+            }
+        }
     };
+    config.created = Some(now.clone());
+    config.config = Some(options.config.clone());
+    if options.author.is_some() {
+        config.author = options.author.clone();
+    }
+    config.rootfs.diff_ids.push(layer.clone());
+    config.history.get_or_insert_with(Vec::new).push(History {
+        created: Some(now),
+        created_by: options.created_by.clone(),
+        author: options.author.clone(),
+        comment: options.comment.clone(),
+        ..History::default()
+    });
     let config_bytes = serde_json::to_vec(&config).expect("config serialises");
     let config_digest = store_blob(content, &config_bytes)?;
+    let mut layers = base.map(|(m, _)| m.layers.clone()).unwrap_or_default();
+    layers.push(Descriptor::new(media_types::OCI_LAYER_TAR, layer, size));
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: Some(OCI_MANIFEST.to_owned()),
         artifact_type: None,
         config: Descriptor::new(OCI_CONFIG, config_digest, config_bytes.len() as u64),
-        layers: vec![Descriptor::new(media_types::OCI_LAYER_TAR, layer, size)],
+        layers,
         subject: None,
         annotations: None,
         extra: Default::default(),

@@ -103,6 +103,8 @@ enum Command {
     Update(container::UpdateArgs),
     /// Get real time events from the daemon.
     Events(container::EventsArgs),
+    /// Create a new image from a container's changes.
+    Commit(container::CommitArgs),
     /// Manage volumes.
     Volume {
         #[command(subcommand)]
@@ -229,6 +231,7 @@ fn main() -> ExitCode {
         Command::Cp(a) => container::main(target, C::Cp(a)),
         Command::Update(a) => container::main(target, C::Update(a)),
         Command::Events(a) => container::events_main(target, a),
+        Command::Commit(a) => container::main(target, C::Commit(a)),
         Command::Runtime { .. } => unreachable!("handled above"),
         Command::Daemon(args) => daemon::main(root, args),
         Command::Image { command } => image::main(root, command),

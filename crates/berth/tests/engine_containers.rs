@@ -1268,3 +1268,61 @@ fn system_df_and_prune_account_for_everything() {
     // A named volume stays unless asked for with --all (Docker 23+).
     assert_eq!(ok(&d.docker(&["volume", "ls", "-q"])).trim(), "kept");
 }
+
+#[test]
+fn commit_makes_an_image_of_a_containers_changes() {
+    let Some(d) = daemon() else { return };
+    ok(&d.docker(&[
+        "run",
+        "--name",
+        "changed",
+        "busybox",
+        "sh",
+        "-c",
+        "echo committed > /note; rm /bin/vi",
+    ]));
+    let id = ok(&d.docker(&[
+        "commit",
+        "-c",
+        r#"CMD ["cat", "/note"]"#,
+        "-m",
+        "a note",
+        "changed",
+        "noted:v1",
+    ]));
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "noted:v1"])), "committed\n");
+    assert!(
+        !d.docker(&["run", "--rm", "noted:v1", "ls", "/bin/vi"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        ok(&d.docker(&["history", "--format", "{{.Comment}}", "noted:v1"]))
+            .lines()
+            .next(),
+        Some("a note")
+    );
+    // Committing a running container pauses it and leaves it running.
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "busybox",
+        "sh",
+        "-c",
+        "echo live > /state; sleep 1000",
+    ]));
+    eventually("the file", || {
+        d.docker(&["exec", "live", "cat", "/state"])
+            .status
+            .success()
+    });
+    ok(&d.docker(&["commit", "live", "snapshot:v1"]));
+    assert_eq!(inspect(&d, "live", "{{.State.Status}}"), "running");
+    assert_eq!(
+        ok(&d.docker(&["run", "--rm", "snapshot:v1", "cat", "/state"])),
+        "live\n"
+    );
+}

@@ -728,3 +728,41 @@ pub async fn events(
     );
     Ok(r)
 }
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`.
+pub async fn commit(
+    State(engine): State<Arc<Engine>>,
+    Query(q): Query<HashMap<String, String>>,
+    uri: axum::http::Uri,
+) -> Result<Response<Body>, EngineError> {
+    let containers = engine.containers().await?;
+    let name = q
+        .get("container")
+        .ok_or_else(|| EngineError::bad_request("no container given (container=)"))?;
+    let c = containers.get(name)?;
+    let reference = match q.get("repo").filter(|r| !r.is_empty()) {
+        None => None,
+        Some(repo) => {
+            let tag = q
+                .get("tag")
+                .filter(|t| !t.is_empty())
+                .map_or("latest", String::as_str);
+            Some(
+                berth_model::ImageRef::parse(&format!("{repo}:{tag}"))
+                    .map_err(|e| EngineError::bad_request(e.to_string()))?,
+            )
+        }
+    };
+    let req = super::commit::CommitRequest {
+        reference,
+        comment: q.get("comment").filter(|c| !c.is_empty()).cloned(),
+        author: q.get("author").filter(|a| !a.is_empty()).cloned(),
+        changes: crate::images::api::repeated(uri.query(), "changes"),
+        pause: q.get("pause").is_none_or(|p| p != "0" && p != "false"),
+    };
+    let id = containers.commit(&c, req).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({ "Id": id.to_string() }),
+    ))
+}

@@ -11,6 +11,7 @@
 //! the shims still running and settles those whose containers ended.
 
 pub mod api;
+pub mod commit;
 mod create;
 pub mod exec;
 pub mod health;

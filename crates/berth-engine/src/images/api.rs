@@ -523,7 +523,7 @@ pub async fn auth(
 
 /// The values of `key` in a query string that may repeat it
 /// (`names=a&names=b`).
-fn repeated(query: Option<&str>, key: &str) -> Vec<String> {
+pub(crate) fn repeated(query: Option<&str>, key: &str) -> Vec<String> {
     query
         .unwrap_or("")
         .split('&')

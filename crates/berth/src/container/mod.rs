@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 use crate::format::Format;
 use crate::image::EXIT_ERROR;
 
-pub use observe::{CpArgs, EventsArgs, ExportArgs, OneArgs, StatsArgs, TopArgs, UpdateArgs};
+pub use observe::{
+    CommitArgs, CpArgs, EventsArgs, ExportArgs, OneArgs, StatsArgs, TopArgs, UpdateArgs,
+};
 pub use run::{CreateArgs, RunArgs};
 
 /// Where the CLI finds the daemon.
@@ -82,6 +84,8 @@ pub enum ContainerCommand {
     Cp(CpArgs),
     /// Update configuration of one or more containers.
     Update(UpdateArgs),
+    /// Create a new image from a container's changes.
+    Commit(CommitArgs),
 }
 
 #[derive(Debug, Args)]
@@ -504,6 +508,7 @@ async fn dispatch(client: &Client, command: ContainerCommand) -> Result<ExitCode
         ContainerCommand::Export(args) => observe::export(client, args).await,
         ContainerCommand::Cp(args) => observe::cp(client, args).await,
         ContainerCommand::Update(args) => observe::update(client, args).await,
+        ContainerCommand::Commit(args) => observe::commit(client, args).await,
         ContainerCommand::Prune(args) => {
             let filters = filters_json(&args.filter)?;
             let path = format!("/containers/prune?filters={}", q(&filters));

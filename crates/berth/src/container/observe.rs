@@ -82,6 +82,26 @@ pub struct UpdateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>").
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image.
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// Commit message.
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Pause container during commit.
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+    /// The container.
+    pub container: String,
+    /// REPOSITORY[:TAG].
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct EventsArgs {
     /// Show all events created since timestamp.
     #[arg(long)]
@@ -495,5 +515,29 @@ pub async fn events(client: &Client, args: EventsArgs) -> Result<ExitCode, Failu
             let _ = std::io::stdout().flush();
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn commit(client: &Client, args: CommitArgs) -> Result<ExitCode, Failure> {
+    let mut path = format!(
+        "/commit?container={}&pause={}",
+        q(&args.container),
+        args.pause
+    );
+    if let Some(r) = &args.reference {
+        let parsed = berth_model::ImageRef::parse(r).map_err(|e| e.to_string())?;
+        let (repo, tag) = berth_engine::images::repository_and_tag(&parsed);
+        path.push_str(&format!("&repo={}&tag={}", q(&repo), q(&tag)));
+    }
+    for (k, v) in [("comment", &args.message), ("author", &args.author)] {
+        if let Some(v) = v {
+            path.push_str(&format!("&{k}={}", q(v)));
+        }
+    }
+    for c in &args.change {
+        path.push_str(&format!("&changes={}", q(c)));
+    }
+    let (_, v) = client.json(Method::POST, &path, None).await?;
+    println!("{}", v["Id"].as_str().unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }
