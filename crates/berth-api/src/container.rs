@@ -179,6 +179,9 @@ pub struct HostConfig {
     /// Mounts.
     #[serde(default, deserialize_with = "null_default")]
     pub mounts: Vec<MountSpec>,
+    /// `container[:ro|rw]`: mount the volumes of these containers too.
+    #[serde(default, deserialize_with = "null_default")]
+    pub volumes_from: Vec<String>,
     /// Capabilities to add.
     #[serde(default, deserialize_with = "null_default")]
     pub cap_add: Vec<String>,

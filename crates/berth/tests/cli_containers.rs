@@ -128,6 +128,11 @@ fn the_first_berth_run_starts_a_daemon_and_the_cli_manages_containers() {
         "exited 9"
     );
     assert_eq!(check(berth_cli(&d, &["wait", "ticker"])).trim(), "9");
+    // inspect falls back to images.
+    assert_eq!(
+        check(berth_cli(&d, &["inspect", "-f", "{{.Os}}", "busybox"])).trim(),
+        "linux"
+    );
     let out = berth_cli(&d, &["inspect", "nothing"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("No such container: nothing"));

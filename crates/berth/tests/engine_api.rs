@@ -453,23 +453,26 @@ fn the_docker_cli_imports_through_the_daemon() {
 #[test]
 fn the_daemon_survives_many_clients_and_ones_that_hang_up() {
     let daemon = start();
-    // Hundreds of connections at once.
+    // A thousand requests at once, across the endpoints.
     let socket = daemon.socket.clone();
-    let handles: Vec<_> = (0..300)
+    let handles: Vec<_> = (0..1000)
         .map(|i| {
             let socket = socket.clone();
             std::thread::spawn(move || {
-                let path = if i % 2 == 0 {
-                    "/_ping"
-                } else {
-                    "/v1.45/images/json"
+                let (path, want) = match i % 5 {
+                    0 => ("/_ping", 200),
+                    1 => ("/v1.45/images/json", 200),
+                    2 => ("/v1.47/containers/json?all=1", 200),
+                    3 => ("/volumes", 200),
+                    _ => ("/containers/nothing/json", 404),
                 };
-                http(&socket, "GET", path).0
+                (http(&socket, "GET", path).0, want)
             })
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().unwrap(), 200);
+        let (got, want) = h.join().unwrap();
+        assert_eq!(got, want);
     }
     // Clients that go away mid-request or before reading a stream.
     for path in [

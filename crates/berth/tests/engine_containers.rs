@@ -725,6 +725,66 @@ fn volumes_keep_data_across_containers_and_restarts() {
     let names = ok(&d.docker(&["volume", "ls", "-q"]));
     assert_eq!(names.lines().count(), 2, "{names}");
 
+    // --volumes-from: another container's volumes, read-only on request.
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "owner",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    assert_eq!(
+        ok(&d.docker(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "owner:ro",
+            "busybox",
+            "cat",
+            "/data/f"
+        ])),
+        "kept\n"
+    );
+    assert!(
+        !d.docker(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "owner:ro",
+            "busybox",
+            "touch",
+            "/data/g"
+        ])
+        .status
+        .success()
+    );
+    ok(&d.docker(&["rm", "-f", "owner"]));
+    // ps -s: the writable layer's size.
+    ok(&d.docker(&[
+        "run",
+        "--name",
+        "sized",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/z bs=1k count=32 2>/dev/null",
+    ]));
+    let size = ok(&d.docker(&[
+        "ps",
+        "-a",
+        "-s",
+        "--filter",
+        "name=sized",
+        "--format",
+        "{{.Size}}",
+    ]));
+    assert!(size.contains("kB") && size.contains("virtual"), "{size}");
+    ok(&d.docker(&["rm", "sized"]));
+
     // The local driver's options: a tmpfs volume.
     ok(&d.docker(&[
         "volume",

@@ -150,7 +150,14 @@ pub async fn list(
         if !passes(&filters, |k, v| matches_filter(&c, k, v))? {
             continue;
         }
-        out.push(summary(&c));
+        let mut entry = summary(&c);
+        if flag(&q, "size") {
+            // The image's size is what the writable layer sits on.
+            let rw = containers.writable_size(&c) as i64;
+            entry["SizeRw"] = json!(rw);
+            entry["SizeRootFs"] = json!(rw + containers.image_size(&c.record().image));
+        }
+        out.push(entry);
         if limit > 0 && out.len() as i64 >= limit {
             break;
         }

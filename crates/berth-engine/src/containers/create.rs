@@ -392,6 +392,24 @@ impl Containers {
             }
         }
         let mut out: Vec<MountPoint> = Vec::new();
+        for from in &host.volumes_from {
+            let (name, mode) = match from.rsplit_once(':') {
+                Some((n, m)) if m == "ro" || m == "rw" => (n, Some(m)),
+                _ => (from.as_str(), None),
+            };
+            let other = self.get(name)?;
+            for mp in other.record().berth_volumes {
+                if taken.contains(&mp.destination) || wanted.iter().any(|w| w.1 == mp.destination) {
+                    continue;
+                }
+                taken.push(mp.destination.clone());
+                let rw = match mode {
+                    Some(m) => m == "rw",
+                    None => mp.rw,
+                };
+                out.push(MountPoint { rw, ..mp });
+            }
+        }
         for (name, dst, ro, nocopy, mode) in wanted {
             let mut labels = std::collections::BTreeMap::new();
             if name.is_empty() {

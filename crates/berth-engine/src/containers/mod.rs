@@ -998,6 +998,14 @@ impl Containers {
         }
     }
 
+    /// The size of the image `id` (0 when it is gone).
+    pub fn image_size(&self, id: &str) -> i64 {
+        crate::images::records(&self.images)
+            .iter()
+            .find(|i| i.id.to_string() == id)
+            .map_or(0, |i| i.size as i64)
+    }
+
     /// The ids of images that containers use.
     pub fn images_in_use(&self) -> Vec<String> {
         self.list().iter().map(|c| c.record().image).collect()

@@ -794,6 +794,14 @@ async fn inspect(client: &Client, args: InspectArgs) -> Result<ExitCode, Failure
             .await
         {
             Ok((_, v)) => found.push(v),
+            // `inspect` of what is not a container: an image of that name.
+            Err(ClientError::Api { status: 404, .. })
+                if let Ok((_, v)) = client
+                    .json(Method::GET, &format!("/images/{}/json", q(name)), None)
+                    .await =>
+            {
+                found.push(v)
+            }
             Err(e) => {
                 failed = true;
                 eprintln!("{}", Failure::from(e).message);

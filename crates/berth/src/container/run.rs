@@ -77,6 +77,9 @@ pub struct CreateArgs {
     /// Attach a filesystem mount to the container.
     #[arg(long)]
     pub mount: Vec<String>,
+    /// Mount volumes from the specified container(s).
+    #[arg(long)]
+    pub volumes_from: Vec<String>,
     /// Command to run to check health.
     #[arg(long)]
     pub health_cmd: Option<String>,
@@ -341,6 +344,7 @@ pub fn create_body(args: &CreateArgs) -> Result<Value, String> {
         "RestartPolicy": { "Name": policy, "MaximumRetryCount": retries },
         "AutoRemove": args.rm,
         "Mounts": mounts,
+        "VolumesFrom": args.volumes_from,
         "CapAdd": args.cap_add,
         "CapDrop": args.cap_drop,
         "ExtraHosts": args.add_host,
