@@ -111,7 +111,6 @@ fn child(dir: &ShimDir, config: &ShimConfig, ready: OwnedFd) -> i32 {
     };
     let _ = ready.write_all(answer(Ok(shim.pid)).as_bytes());
     drop(ready);
-    shed_startup_pages();
     shim.run();
     0
 }
@@ -162,12 +161,13 @@ fn write_fd(fd: RawFd, buf: &[u8]) -> std::io::Result<usize> {
 }
 
 /// Unmaps from this process the pages of its read-only file mappings
-/// (the binary's code and constants, touched while creating the
-/// container and mostly never again): they stay in the page cache, shared
-/// with every other berth process, and the few the loop needs fault back
-/// in. What a shim then holds is what its loop uses. Writable mappings
-/// are left alone: dropping their pages would lose their contents.
-fn shed_startup_pages() {
+/// (the binary's code and constants, touched while creating and starting
+/// the container or serving an exec, and mostly not again): they stay in
+/// the page cache, shared with every other berth process, and the few the
+/// loop needs fault back in. What a shim then holds is what its loop
+/// uses. Writable mappings are left alone: dropping their pages would lose
+/// their contents.
+fn shed_file_pages() {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
@@ -403,6 +403,8 @@ struct Shim<'a> {
     finished: bool,
     execs: Vec<Exec>,
     next_exec: u64,
+    /// Something ran since the pages were last dropped.
+    busy: bool,
     started: bool,
 }
 
@@ -481,6 +483,7 @@ impl<'a> Shim<'a> {
             finished: false,
             execs: Vec::new(),
             next_exec: 0,
+            busy: true,
             started: false,
         })
     }
@@ -591,6 +594,12 @@ impl<'a> Shim<'a> {
         // SAFETY: a valid array of pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if n <= 0 {
+            // A quiet second after the start or a request: what that
+            // took (the runtime's start, an exec) is not needed any more.
+            if n == 0 && self.started && self.busy {
+                self.busy = false;
+                shed_file_pages();
+            }
             return;
         }
         if fds[0].revents != 0 {
@@ -917,6 +926,7 @@ impl<'a> Shim<'a> {
     }
 
     fn handle(&mut self, i: usize, line: &[u8], rest: Vec<u8>) {
+        self.busy = true;
         let request: Request = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(e) => {
