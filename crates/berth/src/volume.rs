@@ -103,7 +103,7 @@ fn pairs(items: &[String], what: &str) -> Result<serde_json::Map<String, Value>,
 }
 
 pub fn main(target: Target, command: VolumeCommand) -> ExitCode {
-    let result = crate::image::block_on(async move {
+    let result = crate::container::block_on_client(async move {
         let client = connect(&target).await?;
         run(&client, command).await
     });

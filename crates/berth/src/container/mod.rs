@@ -310,13 +310,13 @@ fn socket_of(host: &str) -> Result<PathBuf, String> {
 pub async fn connect(target: &Target) -> Result<Client, Failure> {
     let socket = socket_of(&target.host)?;
     let client = Client::new(&socket);
-    let ping = || client.send(Method::GET, "/_ping", None, false);
-    match ping().await {
-        Ok(_) => return Ok(client),
-        Err(ClientError::Connect(_)) => {}
-        Err(e) => return Err(e.into()),
+    // A socket that accepts is a daemon; only when none does is one started
+    // (the request itself then finds it, without a ping first).
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return Ok(client);
     }
     start_daemon(target, &socket)?;
+    let ping = || client.send(Method::GET, "/_ping", None, false);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         match ping().await {
@@ -373,11 +373,22 @@ fn start_daemon(target: &Target, socket: &Path) -> Result<(), String> {
 
 /// Runs a container command against the daemon at `target`.
 pub fn main(target: Target, command: ContainerCommand) -> ExitCode {
-    let result = crate::image::block_on(async move {
+    let result = crate::container::block_on_client(async move {
         let client = connect(&target).await?;
         dispatch(&client, command).await
     });
     finish(result)
+}
+
+/// Runs a client command on a single-threaded async runtime: a client
+/// waits on one daemon, and starting worker threads would cost more than
+/// the whole request.
+pub fn block_on_client<T>(f: impl std::future::Future<Output = T>) -> Result<T, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("start the async runtime: {e}"))?;
+    Ok(runtime.block_on(f))
 }
 
 /// A command's result as its exit code, its error printed.
@@ -835,7 +846,7 @@ pub fn print_inspect(found: &[Value], format: Option<&str>) -> Result<(), String
 
 /// `berth events`.
 pub fn events_main(target: Target, args: EventsArgs) -> ExitCode {
-    let result = crate::image::block_on(async move {
+    let result = crate::container::block_on_client(async move {
         let client = connect(&target).await?;
         observe::events(&client, args).await
     });
