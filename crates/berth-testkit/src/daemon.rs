@@ -36,7 +36,10 @@ impl Daemon {
     /// [`Daemon::adopt`]).
     pub fn unstarted(berth: &Path) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
-        let socket = dir.path().join("berth.sock");
+        // In the exec root, as a daemon the CLI starts keeps its state
+        // beside its socket: cleanup then finds it either way.
+        let socket = dir.path().join("run").join("berth.sock");
+        std::fs::create_dir_all(dir.path().join("run")).expect("exec root");
         Daemon {
             berth: berth.to_owned(),
             child: None,

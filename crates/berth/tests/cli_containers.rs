@@ -46,7 +46,7 @@ fn the_first_berth_run_starts_a_daemon_and_the_cli_manages_containers() {
     let out = berth_cli(&d, &["run", "--rm", "busybox", "echo", "hello from berth"]);
     assert!(d.adopt(), "no daemon was started");
     assert_eq!(check(out), "hello from berth\n");
-    assert!(d.dir().join("daemon.log").exists());
+    assert!(d.exec_root().join("daemon.log").exists());
 
     let out = berth_cli(
         &d,
