@@ -260,7 +260,16 @@ impl Daemon {
         if let Ok(entries) = std::fs::read_dir(self.exec_root().join("shims")) {
             for e in entries.flatten() {
                 let pid = std::fs::read_to_string(e.path().join("shim.pid"));
-                if let Some(pid) = pid.ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+                let ours = |pid: &i32| {
+                    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                        String::from_utf8_lossy(&c).contains(&*e.path().to_string_lossy())
+                    })
+                };
+                if let Some(pid) = pid
+                    .ok()
+                    .and_then(|p| p.trim().parse::<i32>().ok())
+                    .filter(ours)
+                {
                     // SAFETY: kill(2) of a shim this daemon started.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
                 }

@@ -1386,3 +1386,26 @@ fn commit_makes_an_image_of_a_containers_changes() {
         "live\n"
     );
 }
+
+#[test]
+fn a_removal_cut_short_is_finished_at_the_next_start() {
+    let Some(mut d) = daemon() else { return };
+    let id = ok(&d.docker(&["run", "-d", "--name", "doomed", "busybox", "sleep", "1000"]))
+        .trim()
+        .to_owned();
+    // The daemon dies just after renaming the container's directory away:
+    // its record is gone, its shim, container and snapshot are not.
+    d.kill();
+    let dir = d.data_root().join("containers");
+    std::fs::rename(dir.join(&id), dir.join(format!(".removing-{id}"))).unwrap();
+    d.restart();
+    assert!(!d.docker(&["inspect", "doomed"]).status.success());
+    let active = std::fs::read_dir(d.data_root().join("snapshots/active"))
+        .unwrap()
+        .count();
+    assert_eq!(active, 0, "the writable snapshot is left");
+    assert!(!d.exec_root().join("shims").join(&id).exists());
+    assert!(!dir.join(format!(".removing-{id}")).exists());
+    // The name is free again.
+    ok(&d.docker(&["run", "--rm", "--name", "doomed", "busybox", "true"]));
+}

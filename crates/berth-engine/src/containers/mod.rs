@@ -283,6 +283,7 @@ impl Containers {
                 }
             }
         }
+        this.clear_orphans();
         for c in this.list() {
             if c.running() {
                 this.reconnect(&c).await;
@@ -294,6 +295,46 @@ impl Containers {
             }
         }
         Ok(this)
+    }
+
+    /// Removes what belongs to no container: writable snapshots and shim
+    /// directories left by a removal or creation the daemon did not finish
+    /// (a shim still running there is stopped first).
+    fn clear_orphans(&self) {
+        let known = |id: &str| self.all.read().expect("containers lock").contains_key(id);
+        if let Ok(keys) = self.images.snapshots.active_keys() {
+            for key in keys.iter().filter(|k| !known(k)) {
+                let _ = self.images.snapshots.remove(key);
+            }
+        }
+        if let Ok(dirs) = std::fs::read_dir(&self.shims) {
+            for d in dirs.flatten() {
+                let id = d.file_name().to_string_lossy().into_owned();
+                if known(&id) {
+                    continue;
+                }
+                let pid = std::fs::read_to_string(d.path().join("shim.pid"));
+                // Only the shim of this directory: after a reboot the pid is
+                // someone else's.
+                let is_shim = |pid: i32| {
+                    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                        String::from_utf8_lossy(&c).contains(&*d.path().to_string_lossy())
+                    })
+                };
+                if let Some(pid) = pid
+                    .ok()
+                    .and_then(|p| p.trim().parse::<i32>().ok())
+                    .filter(|p| is_shim(*p))
+                {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::SIGKILL,
+                    );
+                }
+                let _ = berth_runtime::ops::delete::delete(&self.runtime_root, &id, true);
+                let _ = std::fs::remove_dir_all(d.path());
+            }
+        }
     }
 
     fn insert(&self, rec: Record) -> Arc<Container> {
