@@ -127,6 +127,34 @@ impl Format {
     }
 }
 
+/// Prints `rows` in `format` with a default table of `columns`, each a
+/// (field, title) pair; fields that are not strings print as JSON.
+pub fn print_columns(
+    format: &Format,
+    rows: &[serde_json::Value],
+    columns: &[(&str, &str)],
+) -> Result<String, String> {
+    format.print(
+        rows,
+        || {
+            let mut cells = vec![columns.iter().map(|(_, t)| (*t).to_owned()).collect()];
+            for r in rows {
+                cells.push(
+                    columns
+                        .iter()
+                        .map(|(c, _)| match &r[*c] {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect(),
+                );
+            }
+            crate::table::render(&cells, 10, 3)
+        },
+        columns,
+    )
+}
+
 fn execute(template: &Template, row: &serde_json::Value) -> Result<String, String> {
     let data = gotmpl::to_value(row).map_err(|e| format!("template data: {e}"))?;
     template

@@ -9,6 +9,7 @@ mod format;
 mod image;
 mod registry;
 mod runtime;
+mod system;
 mod table;
 mod volume;
 
@@ -105,6 +106,17 @@ enum Command {
     Events(container::EventsArgs),
     /// Create a new image from a container's changes.
     Commit(container::CommitArgs),
+    /// Show the berth version information.
+    Version(system::FormatArgs),
+    /// Display system-wide information.
+    Info(system::FormatArgs),
+    /// Manage berth.
+    System {
+        #[command(subcommand)]
+        command: system::SystemCommand,
+    },
+    /// List port mappings for the container.
+    Port(container::OneArgs),
     /// Manage volumes.
     Volume {
         #[command(subcommand)]
@@ -232,6 +244,10 @@ fn main() -> ExitCode {
         Command::Update(a) => container::main(target, C::Update(a)),
         Command::Events(a) => container::events_main(target, a),
         Command::Commit(a) => container::main(target, C::Commit(a)),
+        Command::Version(a) => system::main(target, system::Command::Version(a)),
+        Command::Info(a) => system::main(target, system::Command::Info(a)),
+        Command::System { command } => system::main(target, system::Command::System(command)),
+        Command::Port(a) => system::main(target, system::Command::Port(a)),
         Command::Runtime { .. } => unreachable!("handled above"),
         Command::Daemon(args) => daemon::main(root, args),
         Command::Image { command } => image::main(root, command),

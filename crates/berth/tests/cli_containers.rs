@@ -259,3 +259,44 @@ fn the_cli_copies_diffs_exports_and_reports() {
     assert!(check(berth_cli(&d, &["volume", "ls"])).contains("local     vol"));
     assert_eq!(check(berth_cli(&d, &["volume", "rm", "vol"])).trim(), "vol");
 }
+
+#[test]
+fn the_cli_reports_the_system() {
+    let d = Daemon::start(berth());
+    d.import_busybox("busybox:latest", &["-c", r#"CMD ["sh"]"#]);
+    let version = check(berth_cli(
+        &d,
+        &["version", "--format", "{{.Server.ApiVersion}}"],
+    ));
+    assert_eq!(version.trim(), "1.50");
+    assert!(check(berth_cli(&d, &["version"])).contains("Server: berth"));
+    check(berth_cli(
+        &d,
+        &["run", "-d", "--name", "up", "busybox", "sleep", "1000"],
+    ));
+    check(berth_cli(
+        &d,
+        &["create", "--name", "down", "busybox", "true"],
+    ));
+    let info = check(berth_cli(
+        &d,
+        &[
+            "info",
+            "--format",
+            "{{.Containers}} {{.ContainersRunning}} {{.Images}}",
+        ],
+    ));
+    assert_eq!(info.trim(), "2 1 1");
+    assert!(check(berth_cli(&d, &["info"])).contains(" Running: 1"));
+    let df = check(berth_cli(&d, &["system", "df"]));
+    assert!(df.starts_with("TYPE") && df.contains("Containers"), "{df}");
+    assert_eq!(check(berth_cli(&d, &["port", "up"])), "");
+    check(berth_cli(&d, &["rm", "-f", "up"]));
+    let pruned = check(berth_cli(&d, &["system", "prune", "-af"]));
+    assert!(
+        pruned.contains("Deleted Containers") && pruned.contains("Total reclaimed space"),
+        "{pruned}"
+    );
+    assert_eq!(check(berth_cli(&d, &["ps", "-aq"])), "");
+    assert_eq!(check(berth_cli(&d, &["images", "-q"])), "");
+}

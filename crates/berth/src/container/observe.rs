@@ -423,37 +423,19 @@ pub async fn stats(client: &Client, args: StatsArgs) -> Result<ExitCode, Failure
             let (_, s) = client.json(Method::GET, &path, None).await?;
             rows.push(stats_row(&s, args.no_trunc));
         }
-        let cols = [
-            "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
-        ];
-        let titles = [
-            "CONTAINER ID",
-            "NAME",
-            "CPU %",
-            "MEM USAGE / LIMIT",
-            "MEM %",
-            "NET I/O",
-            "BLOCK I/O",
-            "PIDS",
-        ];
-        let out = format.print(
+        let out = crate::format::print_columns(
+            &format,
             &rows,
-            || {
-                let mut cells = vec![titles.map(str::to_owned).to_vec()];
-                for r in &rows {
-                    cells.push(
-                        cols.iter()
-                            .map(|c| r[*c].as_str().unwrap_or_default().to_owned())
-                            .collect(),
-                    );
-                }
-                crate::table::render(&cells, 10, 3)
-            },
-            &cols
-                .iter()
-                .zip(titles)
-                .map(|(c, t)| (*c, t))
-                .collect::<Vec<_>>(),
+            &[
+                ("ID", "CONTAINER ID"),
+                ("Name", "NAME"),
+                ("CPUPerc", "CPU %"),
+                ("MemUsage", "MEM USAGE / LIMIT"),
+                ("MemPerc", "MEM %"),
+                ("NetIO", "NET I/O"),
+                ("BlockIO", "BLOCK I/O"),
+                ("PIDs", "PIDS"),
+            ],
         )?;
         if args.no_stream {
             print!("{out}");
