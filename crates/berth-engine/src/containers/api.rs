@@ -38,8 +38,17 @@ pub async fn create(
 ) -> Result<Response<Body>, EngineError> {
     let req: CreateRequest = serde_json::from_slice(&body)
         .map_err(|e| EngineError::bad_request(format!("invalid JSON body: {e}")))?;
+    let platform = match q.get("platform").filter(|p| !p.is_empty()) {
+        Some(p) => Some(
+            berth_model::Platform::parse(p)
+                .map_err(|e| EngineError::bad_request(format!("invalid platform {p:?}: {e}")))?,
+        ),
+        None => None,
+    };
     let containers = engine.containers().await?;
-    let created = containers.create(req, q.get("name").cloned()).await?;
+    let created = containers
+        .create(req, q.get("name").cloned(), platform)
+        .await?;
     Ok(json_response(StatusCode::CREATED, &created))
 }
 

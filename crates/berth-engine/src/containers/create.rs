@@ -94,6 +94,7 @@ impl Containers {
         self: &Arc<Self>,
         req: CreateRequest,
         name: Option<String>,
+        platform: Option<berth_model::Platform>,
     ) -> Result<CreateResponse, EngineError> {
         let mut req = req;
         req.config.rest.remove("NetworkingConfig");
@@ -145,15 +146,43 @@ impl Containers {
                     EngineError::bad_request(e)
                 }
             })?;
-            let (_, manifest) = images.resolve(&target).map_err(EngineError::internal)?;
+            let mismatch = |actual: &str| {
+                let wanted = platform.as_ref().map(ToString::to_string).unwrap_or_default();
+                EngineError::not_found(format!(
+                    "image with reference {image_name} was found but does not match the specified platform: wanted {wanted}, actual: {actual}"
+                ))
+            };
+            let (_, manifest) = images
+                .resolve_for(&target, platform.as_ref())
+                .map_err(|e| {
+                    if platform.is_some() {
+                        mismatch("none of the platforms pulled")
+                    } else {
+                        EngineError::internal(e)
+                    }
+                })?;
             let config = ImageConfig::from_slice(
                 &images
                     .read_blob(&manifest.config.digest)
                     .map_err(EngineError::internal)?,
             )
             .map_err(|e| EngineError::internal(e.to_string()))?;
+            if let Some(wanted) = &platform {
+                let actual = berth_model::Platform {
+                    os: config.os.clone(),
+                    architecture: config.architecture.clone(),
+                    variant: config.variant.clone(),
+                    ..wanted.clone()
+                };
+                if !wanted.matches(&actual) {
+                    return Err(mismatch(&actual.to_string()));
+                }
+            }
+            // The layers of the manifest chosen (for --platform, maybe not
+            // the host's).
             images
-                .unpack(&target, |_, _| {})
+                .snapshots
+                .unpack(&images.content, &manifest.layers, &config.rootfs.diff_ids, |_, _| {})
                 .map_err(|e| EngineError::internal(format!("unpack {image_name}: {e}")))?;
             let chain = chain_ids(&config.rootfs.diff_ids).pop();
             Ok::<_, EngineError>((manifest.config.digest, config, chain))

@@ -118,19 +118,29 @@ impl ImageService {
     /// entry of an index for the host's platform (or, when only another
     /// platform's image was pulled, that one).
     pub fn resolve(&self, target: &Descriptor) -> Result<(Descriptor, ImageManifest), String> {
+        self.resolve_for(target, None)
+    }
+
+    /// [`ImageService::resolve`] for `platform` (none: the host's, or
+    /// whatever was pulled).
+    pub fn resolve_for(
+        &self,
+        target: &Descriptor,
+        platform: Option<&Platform>,
+    ) -> Result<(Descriptor, ImageManifest), String> {
         let bytes = self.read_blob(&target.digest)?;
         match Manifest::from_slice(&bytes, Some(&target.media_type)).map_err(|e| e.to_string())? {
             Manifest::Image(m) => Ok((target.clone(), m)),
             Manifest::Index(mut index) => {
                 // The host's platform among the entries pulled; failing
                 // that, whichever platform was pulled (`pull --platform`).
-                let host = Platform::host();
+                let host = platform.cloned().unwrap_or_else(Platform::host);
                 index.manifests.retain(|m| {
                     !m.is_attestation() && self.content.info(&m.digest).ok().flatten().is_some()
                 });
                 let entry = index
                     .select(&host)
-                    .or_else(|| index.manifests.first())
+                    .or_else(|| index.manifests.first().filter(|_| platform.is_none()))
                     .ok_or_else(|| {
                         format!("image {} has no manifest stored for {host}", target.digest)
                     })?;
