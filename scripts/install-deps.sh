@@ -12,6 +12,10 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     libseccomp-dev busybox-static procps jq tmux iproute2 time bc \
     runc crun containerd podman docker-registry skopeo umoci apache2-utils openssl >/dev/null
+# Debian's dockerd: bench/engine.sh's peer, and BERTH_TEST_DOCKERD=1 runs
+# the docker CLI suite against it. Nothing needs it to run.
+apt-get install -y -qq --no-install-recommends docker.io >/dev/null \
+    || echo "install-deps.sh: docker.io could not be installed; bench/engine.sh will skip Docker" >&2
 # For scripts/vm-check.sh and its test (pure cgroup v1 and v2 in a VM). A
 # machine where these cannot be installed still runs everything else: the
 # VM test skips without them.

@@ -43,10 +43,12 @@ impl EngineError {
     pub fn into_response(self) -> Response<Body> {
         let status = StatusCode::from_u16(self.kind.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&ErrorResponse {
+        // With the newline Docker's JSON encoder ends every body with.
+        let mut body = serde_json::to_vec(&ErrorResponse {
             message: self.message,
         })
         .expect("errors serialise");
+        body.push(b'\n');
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = status;
         response.headers_mut().insert(

@@ -1,6 +1,12 @@
 //! A `berth daemon` per test, on its own socket, data root and exec root,
 //! that removes every container it ran when dropped (containers outlive a
 //! daemon by design, so killing the daemon alone would leave them).
+//!
+//! With `BERTH_TEST_DOCKERD` set (to a dockerd binary, or `1` for the one
+//! on PATH), [`Daemon::for_suite`] starts Debian's dockerd instead, on
+//! roots of its own (`--bridge=none --iptables=false`: the host's network
+//! is left alone), so that the docker CLI suites can be checked against
+//! Docker itself.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -16,6 +22,8 @@ pub const DOCKER: &str = "/usr/local/bin/docker";
 /// A daemon, killed and cleaned up when dropped.
 pub struct Daemon {
     berth: PathBuf,
+    /// The dockerd this runs instead of berth, when it does.
+    dockerd: Option<PathBuf>,
     child: Option<Child>,
     /// A daemon the CLI started by itself on this socket.
     adopted: Option<i32>,
@@ -32,6 +40,24 @@ impl Daemon {
         d
     }
 
+    /// The daemon a docker CLI suite runs against: berth's, or dockerd's
+    /// when `BERTH_TEST_DOCKERD` says so.
+    pub fn for_suite(berth: &Path) -> Daemon {
+        let mut d = Daemon::unstarted(berth);
+        if let Ok(v) = std::env::var("BERTH_TEST_DOCKERD")
+            && !v.is_empty()
+        {
+            d.dockerd = Some(PathBuf::from(if v == "1" { "dockerd" } else { v.as_str() }));
+        }
+        d.spawn();
+        d
+    }
+
+    /// Whether this is berth (and not a dockerd checking the tests).
+    pub fn is_berth(&self) -> bool {
+        self.dockerd.is_none()
+    }
+
     /// The roots of a daemon without one: for the CLI to start it (see
     /// [`Daemon::adopt`]).
     pub fn unstarted(berth: &Path) -> Daemon {
@@ -42,6 +68,7 @@ impl Daemon {
         std::fs::create_dir_all(dir.path().join("run")).expect("exec root");
         Daemon {
             berth: berth.to_owned(),
+            dockerd: None,
             child: None,
             adopted: None,
             socket,
@@ -74,6 +101,31 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
+        if let Some(dockerd) = &self.dockerd {
+            let root = self.dir.path();
+            let child = Command::new(dockerd)
+                .arg("--data-root")
+                .arg(root.join("docker"))
+                .arg("--exec-root")
+                .arg(root.join("docker-exec"))
+                .arg("--pidfile")
+                .arg(root.join("docker.pid"))
+                .arg("-H")
+                .arg(self.host())
+                .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(root.join("dockerd.log")).expect("log"))
+                .spawn()
+                .expect("start dockerd");
+            self.child = Some(child);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while http(&self.socket, "GET", "/_ping").0 != 200 {
+                assert!(Instant::now() < deadline, "dockerd did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            return;
+        }
         let child = Command::new(&self.berth)
             .arg("daemon")
             .arg("-H")
@@ -180,6 +232,25 @@ impl Daemon {
     /// Imports the busybox rootfs into the data root as `name` with
     /// berth's own CLI (`extra` are import flags); returns the image ID.
     pub fn import_busybox(&self, name: &str, extra: &[&str]) -> String {
+        if self.dockerd.is_some() {
+            // Docker's own way in: `docker load` of the same busybox image
+            // (its config runs `sh` already).
+            let archive = self.dir.path().join("busybox-image.tar");
+            let tag = if name.is_empty() {
+                "berth.test/busybox:latest"
+            } else {
+                name
+            };
+            crate::write_busybox_image(&archive, tag).expect("busybox image");
+            let out = self.docker(&["load", "-i", archive.to_str().expect("path")]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let id = self.docker(&["image", "inspect", "-f", "{{.Id}}", tag]);
+            return String::from_utf8_lossy(&id.stdout).trim().to_owned();
+        }
         let rootfs = self.dir.path().join("rootfs.tar");
         if !rootfs.exists() {
             crate::write_busybox_rootfs_tar(&rootfs).expect("rootfs tar");
@@ -226,8 +297,34 @@ impl Drop for Daemon {
             }
         }
         if let Some(mut c) = self.child.take() {
+            if self.dockerd.is_some() {
+                // SIGTERM: dockerd stops its containerd and cleans up.
+                // SAFETY: kill(2) of our own child.
+                unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if self.dockerd.is_some() {
+            let root = self.dir.path().display().to_string();
+            let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            let mut points: Vec<&str> = mounts
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(4))
+                .filter(|m| m.starts_with(&root))
+                .collect();
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for m in points {
+                if let Ok(c) = std::ffi::CString::new(m) {
+                    // SAFETY: a NUL-terminated path.
+                    unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+                }
+            }
+            return;
         }
         if let Some(pid) = self.adopted.take() {
             // SAFETY: kill(2) of the daemon the test's CLI started.

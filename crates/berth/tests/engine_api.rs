@@ -64,7 +64,7 @@ fn the_docker_cli_negotiates_with_the_daemon() {
     let (status, _, body) = daemon.request("GET", "/no/such/endpoint");
     assert_eq!(
         (status, body.as_str()),
-        (404, r#"{"message":"page not found"}"#)
+        (404, "{\"message\":\"page not found\"}\n")
     );
 }
 
@@ -159,7 +159,7 @@ fn the_docker_cli_lists_tags_inspects_and_removes_images() {
     // The API's own shapes.
     let (status, _, body) = daemon.request("DELETE", "/v1.50/images/nope:latest");
     assert_eq!(status, 404);
-    assert_eq!(body, r#"{"message":"No such image: nope:latest"}"#);
+    assert_eq!(body, "{\"message\":\"No such image: nope:latest\"}\n");
     let (status, _, body) = daemon.request("GET", "/images/json?filters=%7Bbad");
     assert_eq!(status, 400, "{body}");
     let (status, _, body) = daemon.request("GET", "/images/json");

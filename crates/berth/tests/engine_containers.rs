@@ -1,6 +1,10 @@
 //! Containers through `berth daemon`, driven by the real docker CLI: run,
 //! attach, logs, ps, stop, kill, rm, inspect, restart policies, and
 //! containers that outlive a daemon killed with SIGKILL.
+//!
+//! `BERTH_TEST_DOCKERD=1 cargo nextest run --test engine_containers` runs
+//! the same suite against Debian's dockerd, to check the tests themselves;
+//! what only berth promises (its roots, its recovery) is skipped there.
 
 mod common;
 
@@ -17,9 +21,18 @@ fn daemon() -> Option<Daemon> {
         eprintln!("skipped: {DOCKER} is missing");
         return None;
     }
-    let d = Daemon::start(berth());
+    let d = Daemon::for_suite(berth());
     d.import_busybox("busybox:latest", &["-c", r#"CMD ["sh"]"#]);
     Some(d)
+}
+
+/// Whether `d` is berth: what only berth promises (its roots on disk, its
+/// recovery after SIGKILL) is not asked of a dockerd checking the suite.
+fn berth_only(d: &Daemon) -> bool {
+    if !d.is_berth() {
+        eprintln!("skipped against dockerd: berth's own behaviour");
+    }
+    d.is_berth()
 }
 
 /// The output of a command that must succeed.
@@ -227,13 +240,25 @@ fn detached_containers_are_listed_logged_stopped_and_removed() {
     ok(&d.docker(&["unpause", "ticker"]));
     let out = d.docker(&["rm", "ticker"]);
     assert!(!out.status.success(), "a running container was removed");
-    assert!(text(&out.stderr).contains("stop the container before removing or force remove"));
-    ok(&d.docker(&["rename", "ticker", "tocker"]));
-    ok(&d.docker(&["kill", "-s", "KILL", "tocker"]));
-    assert_eq!(ok(&d.docker(&["wait", "tocker"])).trim(), "137");
-    ok(&d.docker(&["rm", "tocker"]));
+    // Docker 25+'s words; 20.10 says "Stop the container before attempting
+    // removal or force remove".
+    assert!(
+        text(&out.stderr).contains("force remove"),
+        "{}",
+        text(&out.stderr)
+    );
+    // dockerd run with --bridge=none cannot rename ("sandbox not found").
+    let name = if d.is_berth() {
+        ok(&d.docker(&["rename", "ticker", "tocker"]));
+        "tocker"
+    } else {
+        "ticker"
+    };
+    ok(&d.docker(&["kill", "-s", "KILL", name]));
+    assert_eq!(ok(&d.docker(&["wait", name])).trim(), "137");
+    ok(&d.docker(&["rm", name]));
     assert_eq!(ok(&d.docker(&["ps", "-aq"])), "");
-    let out = d.docker(&["inspect", "tocker"]);
+    let out = d.docker(&["inspect", name]);
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("No such"),
@@ -293,8 +318,11 @@ fn logs_follow_until_the_container_exits_and_rotate() {
     assert_eq!(ok(&d.docker(&["wait", "flood2"])).trim(), "0");
     let log = inspect(&d, "flood2", "{{.LogPath}}");
     let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    assert!(size(&log) <= 1024, "{}", size(&log));
-    assert!(size(&format!("{log}.1")) <= 1024);
+    // berth rotates before a line would pass max-size; Docker after, so
+    // its files may pass it by a line.
+    let bound = if d.is_berth() { 1024 } else { 1024 + 256 };
+    assert!(size(&log) <= bound, "{}", size(&log));
+    assert!(size(&format!("{log}.1")) <= bound);
     assert!(!Path::new(&format!("{log}.2")).exists());
     let tail = ok(&d.docker(&["logs", "--tail", "1", "flood2"]));
     assert_eq!(tail, "flood line 1999\n");
@@ -351,6 +379,9 @@ fn restart_policies_restart_containers_that_exit() {
 #[test]
 fn containers_outlive_a_killed_daemon() {
     let Some(mut d) = daemon() else { return };
+    if !berth_only(&d) {
+        return;
+    }
     ok(&d.docker(&[
         "run",
         "-d",
@@ -452,10 +483,11 @@ fn bad_requests_change_nothing() {
     let (status, _, body) = d.request("GET", "/containers/nothing/json");
     assert_eq!(
         (status, body.as_str()),
-        (404, r#"{"message":"No such container: nothing"}"#)
+        (404, "{\"message\":\"No such container: nothing\"}\n")
     );
     let (status, _, body) = d.request("POST", "/containers/create");
-    assert_eq!(status, 400, "{body}");
+    // Docker 20.10 answers an empty body with 500 "EOF".
+    assert_eq!(status, if d.is_berth() { 400 } else { 500 }, "{body}");
     assert!(body.contains("message"), "{body}");
     assert_eq!(
         ok(&d.docker(&["ps", "-a", "--format", "{{.Names}}"])).trim(),
@@ -529,9 +561,11 @@ fn exec_runs_processes_in_a_running_container() {
     assert_eq!(ok(&out), "1000 /bin y\n");
 
     // Docker's exit codes for a command that cannot run.
-    assert_eq!(
-        d.docker(&["exec", "host", "no-such-command"]).status.code(),
-        Some(127)
+    // 127 as Docker 23+ (20.10 said 126).
+    let code = d.docker(&["exec", "host", "no-such-command"]).status.code();
+    assert!(
+        code == Some(127) || (!d.is_berth() && code == Some(126)),
+        "{code:?}"
     );
     assert_eq!(
         d.docker(&["exec", "host", "/etc/passwd"]).status.code(),
@@ -703,7 +737,9 @@ fn volumes_keep_data_across_containers_and_restarts() {
         text(&out.stderr)
     );
     ok(&d.docker(&["rm", "writer"]));
-    d.kill_and_restart();
+    if d.is_berth() {
+        d.kill_and_restart();
+    }
     let out = d.docker(&[
         "run",
         "--rm",
@@ -833,8 +869,15 @@ fn volumes_keep_data_across_containers_and_restarts() {
     assert!(ok(&out).contains("tmpfs"), "{}", text(&out.stdout));
 
     // Prune: anonymous by default, every unused one with --all.
-    ok(&d.docker(&["volume", "prune", "-f", "--all"]));
-    assert_eq!(ok(&d.docker(&["volume", "ls", "-q"])), "");
+    // --all needs API 1.42 (before it, prune took named volumes too).
+    if d.is_berth() {
+        ok(&d.docker(&["volume", "prune", "-f", "--all"]));
+    } else {
+        ok(&d.docker(&["volume", "prune", "-f"]));
+    }
+    if d.is_berth() {
+        assert_eq!(ok(&d.docker(&["volume", "ls", "-q"])), "");
+    }
 }
 
 #[test]
@@ -850,12 +893,15 @@ fn images_in_use_are_removed_only_when_forced() {
     );
     ok(&d.docker(&["image", "prune", "-af"]));
     assert!(ok(&d.docker(&["images", "-q"])).trim().len() == 12);
-    // Forced: the name goes, the image stays (unnamed) for its container.
+    // Forced: the name goes; berth keeps the image (unnamed) for its
+    // container, where Docker deletes the record and keeps the layers.
     ok(&d.docker(&["rmi", "-f", "busybox"]));
-    assert_eq!(
-        ok(&d.docker(&["images", "--format", "{{.Repository}}"])).trim(),
-        "<none>"
-    );
+    if d.is_berth() {
+        assert_eq!(
+            ok(&d.docker(&["images", "--format", "{{.Repository}}"])).trim(),
+            "<none>"
+        );
+    }
     ok(&d.docker(&["start", "-a", "user"]));
     ok(&d.docker(&["rm", "user"]));
     ok(&d.docker(&["image", "prune", "-f"]));
@@ -883,10 +929,12 @@ fn top_stats_diff_cp_export_and_events() {
     eventually("the container's changes", || {
         text(&d.docker(&["diff", "obs"]).stdout).contains("A /made/f")
     });
-    assert_eq!(
-        ok(&d.docker(&["diff", "obs"])),
-        "C /bin\nD /bin/vi\nA /made\nA /made/f\n"
-    );
+    let mut changes: Vec<String> = ok(&d.docker(&["diff", "obs"]))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    changes.sort();
+    assert_eq!(changes, ["A /made", "A /made/f", "C /bin", "D /bin/vi"]);
     let top = ok(&d.docker(&["top", "obs"]));
     assert!(
         top.starts_with("UID") && top.contains("sleep 1000"),
@@ -1096,7 +1144,11 @@ fn security_and_mount_options_reach_the_container() {
         caps(&["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"]),
         1 << 12
     );
-    assert!(caps(&["--privileged"]) > default);
+    // This host's bounding set lacks CAP_SYS_RESOURCE: berth gives a
+    // privileged container what the host has, runc (under dockerd) fails.
+    if d.is_berth() {
+        assert!(caps(&["--privileged"]) > default);
+    }
     // --read-only, --tmpfs, -v with :ro, --shm-size, --ulimit, no-new-privileges.
     let out = run(&["--read-only", "busybox", "touch", "/x"]);
     assert!(!out.status.success());
@@ -1188,7 +1240,12 @@ fn init_forwards_signals_and_passes_the_exit_code() {
         "cat /proc/1/comm; echo $$",
     ]));
     let lines: Vec<&str> = ps.lines().collect();
-    assert_eq!(lines[0], "berth-init", "{ps}");
+    let init = if d.is_berth() {
+        "berth-init"
+    } else {
+        "docker-init"
+    };
+    assert_eq!(lines[0], init, "{ps}");
     assert_ne!(lines[1], "1", "the program is not pid 1 under --init");
     let out = d.docker(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5));
@@ -1226,15 +1283,17 @@ fn the_default_seccomp_profile_applies_and_can_be_replaced() {
         "-U",
         "true",
     ]));
-    ok(&d.docker(&[
-        "run",
-        "--rm",
-        "--privileged",
-        "busybox",
-        "unshare",
-        "-U",
-        "true",
-    ]));
+    if d.is_berth() {
+        ok(&d.docker(&[
+            "run",
+            "--rm",
+            "--privileged",
+            "busybox",
+            "unshare",
+            "-U",
+            "true",
+        ]));
+    }
     // Execs get the container's filter.
     ok(&d.docker(&[
         "run", "-d", "--name", "filtered", "busybox", "sleep", "1000",
@@ -1276,6 +1335,9 @@ fn the_default_seccomp_profile_applies_and_can_be_replaced() {
 #[test]
 fn after_a_reboot_restart_policies_bring_containers_back() {
     let Some(mut d) = daemon() else { return };
+    if !berth_only(&d) {
+        return;
+    }
     ok(&d.docker(&[
         "run",
         "-d",
@@ -1349,7 +1411,10 @@ fn system_df_and_prune_account_for_everything() {
     assert_eq!(ok(&d.docker(&["ps", "-aq"])), "");
     assert_eq!(ok(&d.docker(&["images", "-q"])), "");
     // A named volume stays unless asked for with --all (Docker 23+).
-    assert_eq!(ok(&d.docker(&["volume", "ls", "-q"])).trim(), "kept");
+    // Docker 20.10 (API 1.41) prunes named volumes too.
+    if d.is_berth() {
+        assert_eq!(ok(&d.docker(&["volume", "ls", "-q"])).trim(), "kept");
+    }
 }
 
 #[test]
@@ -1413,6 +1478,9 @@ fn commit_makes_an_image_of_a_containers_changes() {
 #[test]
 fn a_removal_cut_short_is_finished_at_the_next_start() {
     let Some(mut d) = daemon() else { return };
+    if !berth_only(&d) {
+        return;
+    }
     let id = ok(&d.docker(&["run", "-d", "--name", "doomed", "busybox", "sleep", "1000"]))
         .trim()
         .to_owned();
