@@ -100,6 +100,11 @@ fn the_first_berth_run_starts_a_daemon_and_the_cli_manages_containers() {
     let ps = check(berth_cli(&d, &["ps"]));
     assert!(ps.starts_with("CONTAINER ID   IMAGE"), "{ps}");
     assert!(ps.contains("ticker") && ps.contains("Up "), "{ps}");
+    let sized = check(berth_cli(&d, &["ps", "-s"]));
+    assert!(
+        sized.contains("SIZE") && sized.contains("(virtual "),
+        "{sized}"
+    );
     assert_eq!(check(berth_cli(&d, &["ps", "-q"])).trim(), &id[..12]);
     assert_eq!(
         check(berth_cli(&d, &["ps", "--format", "{{.Names}} {{.State}}"])).trim(),

@@ -1500,3 +1500,37 @@ fn a_removal_cut_short_is_finished_at_the_next_start() {
     // The name is free again.
     ok(&d.docker(&["run", "--rm", "--name", "doomed", "busybox", "true"]));
 }
+
+#[test]
+fn attach_with_logs_replays_what_was_written() {
+    let Some(d) = daemon() else { return };
+    ok(&d.docker(&[
+        "run",
+        "--name",
+        "past",
+        "busybox",
+        "sh",
+        "-c",
+        "echo first; echo second >&2",
+    ]));
+    let id = inspect(&d, "past", "{{.Id}}");
+    use std::io::{Read, Write};
+    let mut conn = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "POST /v1.41/containers/{id}/attach?logs=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let _ = conn.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    let body = &got[got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
+    // Docker's frames: stdout's line, then stderr's.
+    assert_eq!(&body[..8], &[1, 0, 0, 0, 0, 0, 0, 6]);
+    assert_eq!(&body[8..14], b"first\n");
+    assert_eq!(&body[14..22], &[2, 0, 0, 0, 0, 0, 0, 7]);
+    assert_eq!(&body[22..29], b"second\n");
+}

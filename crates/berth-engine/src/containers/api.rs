@@ -492,8 +492,13 @@ fn attach(
         stderr: flag(q, "stderr"),
         detach_keys: keys,
     };
-    if !flag(q, "stream") {
-        // Only past logs were asked for (`logs=1`): nothing live.
+    let live = flag(q, "stream");
+    let past = flag(q, "logs").then(|| LogOptions {
+        stdout: opts.stdout,
+        stderr: opts.stderr,
+        ..LogOptions::default()
+    });
+    if !live && past.is_none() {
         return Ok(empty(StatusCode::OK));
     }
     let upgrade = hyper::upgrade::on(&mut request);
@@ -501,12 +506,30 @@ fn attach(
     let rx = c.subscribe();
     let tty = c.record().config.tty;
     tokio::spawn(async move {
-        match upgrade.await {
-            Ok(upgraded) => {
-                super::stdio::session(hyper_util::rt::TokioIo::new(upgraded), c, rx, opts).await
+        let upgraded = match upgrade.await {
+            Ok(u) => hyper_util::rt::TokioIo::new(u),
+            Err(e) => {
+                tracing::debug!(error = %e, "attach upgrade failed");
+                return;
             }
-            Err(e) => tracing::debug!(error = %e, "attach upgrade failed"),
+        };
+        let (r, mut w) = tokio::io::split(upgraded);
+        // `logs=1`: what the container wrote before, first.
+        if let Some(o) = past {
+            use tokio::io::AsyncWriteExt;
+            let mut chunks = super::logs::stream(c.clone(), o);
+            while let Some(Ok(chunk)) = chunks.recv().await {
+                if w.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+            if !live {
+                let _ = w.shutdown().await;
+                return;
+            }
         }
+        let io = tokio::io::join(r, w);
+        super::stdio::session(io, c, rx, opts).await
     });
     Ok(super::stdio::upgraded_response(tty))
 }

@@ -590,8 +590,9 @@ fn created_ago(unix: i64) -> String {
 async fn ps(client: &Client, args: PsArgs) -> Result<ExitCode, Failure> {
     let limit = if args.latest { Some(1) } else { args.last };
     let mut path = format!(
-        "/containers/json?all={}&filters={}",
+        "/containers/json?all={}&size={}&filters={}",
         args.all,
+        args.size,
         q(&filters_json(&args.filter)?)
     );
     if let Some(n) = limit {
@@ -640,7 +641,11 @@ async fn ps(client: &Client, args: PsArgs) -> Result<ExitCode, Failure> {
                 "Ports": "",
                 "State": c["State"],
                 "Status": c["Status"],
-                "Size": "0B",
+                "Size": format!(
+                    "{} (virtual {})",
+                    crate::image::progress::human_size(c["SizeRw"].as_u64().unwrap_or(0)),
+                    crate::image::progress::human_size(c["SizeRootFs"].as_u64().unwrap_or(0))
+                ),
                 "Names": names.join(","),
                 "Labels": labels.join(","),
                 "Mounts": "",
@@ -652,33 +657,25 @@ async fn ps(client: &Client, args: PsArgs) -> Result<ExitCode, Failure> {
     let out = format.print(
         &rows,
         || {
-            let mut cells = vec![
-                [
-                    "CONTAINER ID",
-                    "IMAGE",
-                    "COMMAND",
-                    "CREATED",
-                    "STATUS",
-                    "PORTS",
-                    "NAMES",
-                ]
-                .map(str::to_owned)
-                .to_vec(),
+            let mut columns = vec![
+                ("ID", "CONTAINER ID"),
+                ("Image", "IMAGE"),
+                ("Command", "COMMAND"),
+                ("RunningFor", "CREATED"),
+                ("Status", "STATUS"),
+                ("Ports", "PORTS"),
+                ("Names", "NAMES"),
             ];
+            if args.size {
+                columns.push(("Size", "SIZE"));
+            }
+            let mut cells = vec![columns.iter().map(|(_, t)| (*t).to_owned()).collect()];
             for r in &rows {
                 cells.push(
-                    [
-                        "ID",
-                        "Image",
-                        "Command",
-                        "RunningFor",
-                        "Status",
-                        "Ports",
-                        "Names",
-                    ]
-                    .iter()
-                    .map(|k| r[*k].as_str().unwrap_or_default().to_owned())
-                    .collect(),
+                    columns
+                        .iter()
+                        .map(|(k, _)| r[*k].as_str().unwrap_or_default().to_owned())
+                        .collect(),
                 );
             }
             crate::table::render(&cells, 10, 3)
