@@ -6,6 +6,11 @@
 //! the child, in a session of its own, is nobody's child but init's. The
 //! child then runs one `poll(2)` loop until the container has exited and
 //! its output is drained.
+//!
+//! This file holds the loop and the requests; [`stdio`] the descriptors
+//! (pipes or a pty, and input waiting for a process), [`output`] where the
+//! container's output goes, [`exec`] the execs, [`host`] the loopback and
+//! the shim's own memory.
 
 use std::io::{BufRead, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -14,16 +19,22 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use berth_runtime::ops::create::CreateOptions;
-use berth_runtime::ops::run::ConsoleListener;
+
+mod exec;
+mod host;
+mod output;
+mod stdio;
+
+use exec::Exec;
+use host::{loopback_up, shed_file_pages};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use stdio::{Input, Output, Stdio, devnull, dup_onto};
 
-use crate::logfile::{LogWriter, MAX_LINE};
-use crate::protocol::{
-    ExitRecord, MAX_REQUEST, Reply, Request, ShimConfig, ShimDir, frame_header, stream,
-};
+use crate::logfile::LogWriter;
+use crate::protocol::{ExitRecord, MAX_REQUEST, Reply, Request, ShimConfig, ShimDir};
 
 /// How much output an attached client may fall behind before it is cut off.
 const MAX_CLIENT_BACKLOG: usize = 4 << 20;
@@ -115,224 +126,6 @@ fn child(dir: &ShimDir, config: &ShimConfig, ready: OwnedFd) -> i32 {
     0
 }
 
-fn devnull() -> std::io::Result<OwnedFd> {
-    Ok(std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?
-        .into())
-}
-
-fn dup_onto(fd: RawFd, target: RawFd) -> Result<(), String> {
-    // SAFETY: dup2 of a descriptor we own onto one of the standard three.
-    if unsafe { libc::dup2(fd, target) } < 0 {
-        return Err(format!("dup2: {}", std::io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-fn set_nonblocking(fd: RawFd) {
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-    }
-}
-
-/// Reads what is there: Ok(0) at end of file, Err(WouldBlock) when empty.
-fn read_fd(fd: RawFd, buf: &mut [u8]) -> std::io::Result<usize> {
-    // SAFETY: reading into a buffer we own.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-fn write_fd(fd: RawFd, buf: &[u8]) -> std::io::Result<usize> {
-    // SAFETY: writing from a buffer we own.
-    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-/// Unmaps from this process the pages of its read-only file mappings
-/// (the binary's code and constants, touched while creating and starting
-/// the container or serving an exec, and mostly not again): they stay in
-/// the page cache, shared with every other berth process, and the few the
-/// loop needs fault back in. What a shim then holds is what its loop
-/// uses. Writable mappings are left alone: dropping their pages would lose
-/// their contents.
-fn shed_file_pages() {
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
-        return;
-    };
-    // Each mapping: a header line, then `Key: value kB` lines.
-    let mut candidate: Option<(usize, usize)> = None;
-    let flush = |c: &mut Option<(usize, usize)>| {
-        if let Some((start, end)) = c.take() {
-            // SAFETY: a whole read-only, file-backed mapping of this process
-            // with no private copies of its pages: MADV_DONTNEED only drops
-            // pages the kernel reloads from the file on the next access.
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
-        }
-    };
-    for line in smaps.lines() {
-        let mut fields = line.split_whitespace();
-        let Some(first) = fields.next() else { continue };
-        if let Some((start, end)) = first.split_once('-')
-            && let (Ok(start), Ok(end)) = (
-                usize::from_str_radix(start, 16),
-                usize::from_str_radix(end, 16),
-            )
-        {
-            flush(&mut candidate);
-            let perms = fields.next().unwrap_or("");
-            let inode = fields.nth(2).unwrap_or("0");
-            let path = fields.next().unwrap_or("");
-            // File-backed and never writable; not [vdso] and the like.
-            if inode != "0" && !perms.contains('w') && path.starts_with('/') {
-                candidate = Some((start, end));
-            }
-        } else if first == "Anonymous:" && fields.next() != Some("0") {
-            // Pages written once (relocations, then made read-only): their
-            // contents are not the file's. Leave the mapping be.
-            candidate = None;
-        }
-    }
-    flush(&mut candidate);
-}
-
-/// The stdio of a process the shim starts: its outputs, its input, and
-/// the pty master when it has a terminal.
-struct Stdio {
-    outputs: Vec<Output>,
-    input: Option<OwnedFd>,
-    master: Option<RawFd>,
-}
-
-impl Stdio {
-    /// Runs `start` (a runtime create or exec, which forks a process that
-    /// inherits the shim's descriptors 0-2) with a console socket when
-    /// `tty`, else with pipes as the shim's standard descriptors for the
-    /// duration, and returns what it returned with the other ends.
-    fn around<T>(
-        tty: bool,
-        stdin: bool,
-        owner: Option<u64>,
-        start: impl FnOnce(Option<std::path::PathBuf>) -> Result<T, String>,
-    ) -> Result<(T, Stdio), String> {
-        let output = |fd, stream| Output {
-            fd,
-            stream,
-            pending: Vec::new(),
-            owner,
-        };
-        if tty {
-            let console = ConsoleListener::bind().map_err(|e| e.to_string())?;
-            let started = start(Some(console.path().to_owned()))?;
-            let master = console.receive().map_err(|e| e.to_string())?;
-            set_nonblocking(master.as_raw_fd());
-            let input = master.try_clone().map_err(|e| format!("dup: {e}"))?;
-            let raw = master.as_raw_fd();
-            let stdio = Stdio {
-                outputs: vec![output(master, stream::STDOUT)],
-                input: Some(input),
-                master: Some(raw),
-            };
-            return Ok((started, stdio));
-        }
-        let pipe =
-            || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
-        let null = devnull().map_err(|e| format!("open /dev/null: {e}"))?;
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        let stdin_pipe = if stdin { Some(pipe()?) } else { None };
-        let saved: Vec<RawFd> = (0..3)
-            // SAFETY: duplicating our own standard descriptors.
-            .map(|fd| unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })
-            .collect();
-        match &stdin_pipe {
-            Some((r, _)) => dup_onto(r.as_raw_fd(), 0)?,
-            None => dup_onto(null.as_raw_fd(), 0)?,
-        }
-        dup_onto(out_w.as_raw_fd(), 1)?;
-        dup_onto(err_w.as_raw_fd(), 2)?;
-        let started = start(None);
-        for (fd, copy) in saved.into_iter().enumerate() {
-            if copy >= 0 {
-                let _ = dup_onto(copy, fd as RawFd);
-                // SAFETY: closing the copy made above.
-                unsafe { libc::close(copy) };
-            }
-        }
-        let started = started?;
-        drop((out_w, err_w));
-        let input = stdin_pipe.map(|(_, w)| w);
-        for fd in [&out_r, &err_r].into_iter().chain(input.as_ref()) {
-            set_nonblocking(fd.as_raw_fd());
-        }
-        let stdio = Stdio {
-            outputs: vec![output(out_r, stream::STDOUT), output(err_r, stream::STDERR)],
-            input,
-            master: None,
-        };
-        Ok((started, stdio))
-    }
-}
-
-/// Brings `lo` up in the network namespace of `pid`, when it has one of
-/// its own (a new namespace's loopback starts down).
-fn loopback_up(pid: i32) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let theirs = format!("/proc/{pid}/ns/net");
-    let ino = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
-    match (ino(&theirs), ino("/proc/self/ns/net")) {
-        (Ok(a), Ok(b)) if a != b => {}
-        _ => return Ok(()),
-    }
-    let ours =
-        std::fs::File::open("/proc/self/ns/net").map_err(|e| format!("open our netns: {e}"))?;
-    let target = std::fs::File::open(&theirs).map_err(|e| format!("open {theirs}: {e}"))?;
-    nix::sched::setns(&target, nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("enter the container's network namespace: {e}"))?;
-    let result = (|| {
-        // SAFETY: a datagram socket for interface ioctls, closed below.
-        let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if sock < 0 {
-            return Err(format!("socket: {}", std::io::Error::last_os_error()));
-        }
-        // SAFETY: ifreq is plain data; the name fits.
-        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (i, b) in b"lo".iter().enumerate() {
-            req.ifr_name[i] = *b as libc::c_char;
-        }
-        // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS with a valid ifreq.
-        let r = unsafe {
-            if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) < 0 {
-                -1
-            } else {
-                req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-                libc::ioctl(sock, libc::SIOCSIFFLAGS, &req)
-            }
-        };
-        let err = std::io::Error::last_os_error();
-        // SAFETY: closing the socket made above.
-        unsafe { libc::close(sock) };
-        if r < 0 {
-            return Err(format!("bring lo up: {err}"));
-        }
-        Ok(())
-    })();
-    nix::sched::setns(&ours, nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("return to the shim's network namespace: {e}"))?;
-    result
-}
-
 /// What a connected client is.
 #[derive(Debug, PartialEq, Eq)]
 enum Role {
@@ -361,28 +154,6 @@ struct Client {
     input_closed: bool,
 }
 
-/// One output of the container: a pipe (stdout, stderr) or the pty master.
-struct Output {
-    fd: OwnedFd,
-    /// The stream number; stdout for a terminal.
-    stream: u8,
-    /// The part of a line not yet logged.
-    pending: Vec<u8>,
-    /// The exec it belongs to (none: the container's own).
-    owner: Option<u64>,
-}
-
-/// A process run in the container besides its init.
-struct Exec {
-    key: u64,
-    pid: i32,
-    input: Option<OwnedFd>,
-    backlog: Vec<u8>,
-    master: Option<RawFd>,
-    exit: Option<i32>,
-    exited_at: Option<Instant>,
-}
-
 struct Shim<'a> {
     config: &'a ShimConfig,
     dir: &'a ShimDir,
@@ -391,8 +162,7 @@ struct Shim<'a> {
     signals: SignalFd,
     outputs: Vec<Output>,
     /// Where the container's input goes: the stdin pipe or the pty master.
-    input: Option<OwnedFd>,
-    input_backlog: Vec<u8>,
+    input: Input,
     /// The pty master (also in `outputs`, for resizing).
     master: Option<RawFd>,
     log: Option<LogWriter>,
@@ -473,8 +243,7 @@ impl<'a> Shim<'a> {
             listener,
             signals,
             outputs,
-            input,
-            input_backlog: Vec::new(),
+            input: Input::new(input),
             master,
             log,
             clients: Vec::new(),
@@ -528,7 +297,7 @@ impl<'a> Shim<'a> {
         self.exit = Some(exit.clone());
         self.finished = true;
         let _ = std::fs::remove_file(self.dir.socket());
-        self.input = None;
+        self.input.close();
         for c in &mut self.clients {
             if c.role == Role::Waiting {
                 queue_reply(
@@ -561,25 +330,17 @@ impl<'a> Shim<'a> {
             },
             libc::POLLIN,
         ));
-        let input_fd = match &self.input {
-            Some(fd) if !self.input_backlog.is_empty() => fd.as_raw_fd(),
-            _ => -1,
-        };
-        fds.push(pfd(input_fd, libc::POLLOUT));
+        fds.push(pfd(self.input.poll_fd(), libc::POLLOUT));
         let first_exec = fds.len();
         for e in &self.execs {
-            let fd = match &e.input {
-                Some(fd) if !e.backlog.is_empty() => fd.as_raw_fd(),
-                _ => -1,
-            };
-            fds.push(pfd(fd, libc::POLLOUT));
+            fds.push(pfd(e.input.poll_fd(), libc::POLLOUT));
         }
         let first_output = fds.len();
         for o in &self.outputs {
             fds.push(pfd(o.fd.as_raw_fd(), libc::POLLIN));
         }
         let first_client = fds.len();
-        let stdin_full = self.input_backlog.len() >= MAX_STDIN_BACKLOG;
+        let stdin_full = self.input.full();
         for c in &self.clients {
             let mut events = 0;
             let held_back = stdin_full && matches!(c.role, Role::Attached { .. });
@@ -609,11 +370,11 @@ impl<'a> Shim<'a> {
             self.accept();
         }
         if fds[2].revents != 0 {
-            self.write_input();
+            self.input.feed();
         }
         for (i, f) in fds[first_exec..first_output].iter().enumerate() {
             if f.revents != 0 && i < self.execs.len() {
-                write_exec_input(&mut self.execs[i]);
+                self.execs[i].input.feed();
             }
         }
         let mut closed_outputs = Vec::new();
@@ -651,77 +412,6 @@ impl<'a> Shim<'a> {
         // Answered clients leave once their answer is out.
         self.clients
             .retain(|c| !(c.role == Role::Done && c.output.is_empty()));
-    }
-
-    /// Starts an exec with pipes (or a pty) as its stdio.
-    fn spawn_exec(
-        &mut self,
-        process: serde_json::Value,
-        stdin: bool,
-    ) -> Result<(u64, i32), String> {
-        let process: oci_spec::runtime::Process =
-            serde_json::from_value(process).map_err(|e| format!("invalid process: {e}"))?;
-        let tty = process.terminal().unwrap_or(false);
-        let mut opts = berth_runtime::ops::exec::ExecOptions {
-            process,
-            ..Default::default()
-        };
-        let key = self.next_exec;
-        self.next_exec += 1;
-        let root = &self.config.runtime_root;
-        let id = &self.config.id;
-        let (pid, stdio) = Stdio::around(tty, stdin, Some(key), |console| {
-            opts.console_socket = console;
-            berth_runtime::ops::exec::exec(root, id, &opts).map_err(|e| e.to_string())
-        })?;
-        let Stdio {
-            outputs,
-            input,
-            master,
-        } = stdio;
-        self.outputs.extend(outputs);
-        self.execs.push(Exec {
-            key,
-            pid,
-            input,
-            backlog: Vec::new(),
-            master,
-            exit: None,
-            exited_at: None,
-        });
-        Ok((key, pid))
-    }
-
-    /// Ends the execs that have exited and whose output is drained: their
-    /// clients get the exit frame.
-    fn finish_execs(&mut self) {
-        let mut i = 0;
-        while i < self.execs.len() {
-            let e = &self.execs[i];
-            let key = e.key;
-            let drained = !self.outputs.iter().any(|o| o.owner == Some(key));
-            let done = match (e.exit, e.exited_at) {
-                (Some(_), Some(at)) => drained || at.elapsed() > DRAIN || self.exit.is_some(),
-                _ => false,
-            };
-            if !done {
-                i += 1;
-                continue;
-            }
-            let code = e.exit.unwrap_or(255);
-            self.outputs.retain(|o| o.owner != Some(key));
-            if let Some(c) = self
-                .clients
-                .iter_mut()
-                .find(|c| c.role == Role::Exec { key })
-            {
-                c.output.extend_from_slice(&frame_header(stream::EXIT, 4));
-                c.output.extend_from_slice(&code.to_be_bytes());
-                c.role = Role::Done;
-                flush_client(c);
-            }
-            self.execs.remove(i);
-        }
     }
 
     fn reap(&mut self) {
@@ -765,100 +455,6 @@ impl<'a> Shim<'a> {
         }
     }
 
-    fn write_input(&mut self) {
-        feed(&mut self.input, &mut self.input_backlog);
-    }
-
-    /// Reads the output `i`; false once it has ended.
-    fn read_output(&mut self, i: usize, buf: &mut [u8]) -> bool {
-        let fd = self.outputs[i].fd.as_raw_fd();
-        let stream = self.outputs[i].stream;
-        let n = match read_fd(fd, buf) {
-            Ok(0) => return false,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return true,
-            // EIO: the pty's last slave is closed.
-            Err(_) => return false,
-        };
-        let data = &buf[..n];
-        if let Some(key) = self.outputs[i].owner {
-            if let Some(c) = self
-                .clients
-                .iter_mut()
-                .find(|c| c.role == Role::Exec { key })
-            {
-                c.output.extend_from_slice(&frame_header(stream, n));
-                c.output.extend_from_slice(data);
-            }
-            self.clients
-                .retain(|c| c.output.len() <= MAX_CLIENT_BACKLOG);
-            return true;
-        }
-        let tty = self.config.tty;
-        for c in &mut self.clients {
-            if let Role::Attached { stdout, stderr, .. } = c.role {
-                let wanted = if stream == stream::STDERR {
-                    stderr
-                } else {
-                    stdout
-                };
-                if !wanted {
-                    continue;
-                }
-                if !tty {
-                    c.output.extend_from_slice(&frame_header(stream, n));
-                }
-                c.output.extend_from_slice(data);
-            }
-        }
-        // A client too far behind is cut off rather than let the shim grow.
-        self.clients
-            .retain(|c| c.output.len() <= MAX_CLIENT_BACKLOG);
-        self.log_output(i, data);
-        true
-    }
-
-    fn log_output(&mut self, i: usize, data: &[u8]) {
-        let Some(log) = &mut self.log else { return };
-        let out = &mut self.outputs[i];
-        if out.owner.is_some() {
-            return;
-        }
-        let name = if out.stream == stream::STDERR {
-            "stderr"
-        } else {
-            "stdout"
-        };
-        out.pending.extend_from_slice(data);
-        let mut start = 0;
-        while let Some(nl) = out.pending[start..].iter().position(|&b| b == b'\n') {
-            let _ = log.write(name, &out.pending[start..start + nl + 1]);
-            start += nl + 1;
-        }
-        while out.pending.len() - start >= MAX_LINE {
-            let _ = log.write(name, &out.pending[start..start + MAX_LINE]);
-            start += MAX_LINE;
-        }
-        out.pending.drain(..start);
-    }
-
-    fn flush_pending(&mut self, i: usize) {
-        let out = &mut self.outputs[i];
-        if out.pending.is_empty() || out.owner.is_some() {
-            return;
-        }
-        let name = if out.stream == stream::STDERR {
-            "stderr"
-        } else {
-            "stdout"
-        };
-        if let Some(log) = &mut self.log {
-            let _ = log.write(name, &out.pending);
-        }
-        out.pending.clear();
-    }
-
     /// Reads from the client `i`; false when it has gone.
     fn read_client(&mut self, i: usize, buf: &mut [u8]) -> bool {
         let n = match self.clients[i].stream.read(buf) {
@@ -873,8 +469,7 @@ impl<'a> Shim<'a> {
             match c.role {
                 Role::Attached { stdin: true, .. } => {
                     if self.config.stdin_once && !self.config.tty {
-                        self.input = None;
-                        self.input_backlog.clear();
+                        self.input.close();
                     }
                     true
                 }
@@ -882,8 +477,7 @@ impl<'a> Shim<'a> {
                     if let Some(e) = self.execs.iter_mut().find(|e| e.key == key)
                         && e.master.is_none()
                     {
-                        e.input = None;
-                        e.backlog.clear();
+                        e.input.close();
                     }
                     true
                 }
@@ -905,18 +499,14 @@ impl<'a> Shim<'a> {
                     true
                 }
                 Role::Exec { key } => {
-                    if let Some(e) = self.execs.iter_mut().find(|e| e.key == key)
-                        && e.input.is_some()
-                    {
-                        e.backlog.extend_from_slice(&buf[..n]);
-                        write_exec_input(e);
+                    if let Some(e) = self.execs.iter_mut().find(|e| e.key == key) {
+                        e.input.push(&buf[..n]);
                     }
                     true
                 }
                 Role::Attached { stdin: true, .. } => {
-                    if self.input.is_some() {
-                        self.input_backlog.extend_from_slice(&buf[..n]);
-                        self.write_input();
+                    if self.input.is_open() {
+                        self.input.push(&buf[..n]);
                     }
                     true
                 }
@@ -959,12 +549,12 @@ impl<'a> Shim<'a> {
                 let c = &mut self.clients[i];
                 queue_reply(c, &Reply::default());
                 c.role = Role::Attached {
-                    stdin: stdin && self.input.is_some(),
+                    stdin: stdin && self.input.is_open(),
                     stdout,
                     stderr,
                 };
-                if stdin && !rest.is_empty() && self.input.is_some() {
-                    self.input_backlog.extend_from_slice(&rest);
+                if stdin && !rest.is_empty() {
+                    self.input.push(&rest);
                 }
                 return;
             }
@@ -1057,29 +647,6 @@ fn resize(fd: RawFd, height: u16, width: u16) -> Reply {
         Reply::error(format!("resize: {}", std::io::Error::last_os_error()))
     } else {
         Reply::default()
-    }
-}
-
-fn write_exec_input(e: &mut Exec) {
-    feed(&mut e.input, &mut e.backlog);
-}
-
-/// Writes what `input` takes of `backlog`; when the process has closed
-/// its stdin, drops both.
-fn feed(input: &mut Option<OwnedFd>, backlog: &mut Vec<u8>) {
-    let Some(fd) = input else {
-        backlog.clear();
-        return;
-    };
-    match write_fd(fd.as_raw_fd(), backlog) {
-        Ok(n) => {
-            backlog.drain(..n);
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
-        Err(_) => {
-            *input = None;
-            backlog.clear();
-        }
     }
 }
 
