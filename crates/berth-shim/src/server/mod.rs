@@ -7,9 +7,9 @@
 //! child then runs one `poll(2)` loop until the container has exited and
 //! its output is drained.
 //!
-//! This file holds the loop and the requests; [`stdio`] the descriptors
-//! (pipes or a pty, and input waiting for a process), [`output`] where the
-//! container's output goes, [`exec`] the execs, [`host`] the loopback and
+//! This file holds the loop and the requests; `stdio` the descriptors
+//! (pipes or a pty, and input waiting for a process), `output` where the
+//! container's output goes, `exec` the execs, `host` the loopback and
 //! the shim's own memory.
 
 use std::io::{BufRead, Read, Write};
