@@ -151,11 +151,7 @@ fn the_first_berth_run_starts_a_daemon_and_the_cli_manages_containers() {
 fn the_cli_copies_diffs_exports_and_reports() {
     let d = Daemon::start(berth());
     d.import_busybox("busybox:latest", &["-c", r#"CMD ["sh"]"#]);
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
+    let since = common::unix_now().to_string();
     check(berth_cli(
         &d,
         &[
@@ -232,12 +228,7 @@ fn the_cli_copies_diffs_exports_and_reports() {
     let list = Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
     assert!(text(&list.stdout).contains("made/renamed.txt"));
     check(berth_cli(&d, &["rm", "-f", "box"]));
-    let until = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1)
-    .to_string();
+    let until = (common::unix_now() + 1).to_string();
     let events = check(berth_cli(
         &d,
         &[

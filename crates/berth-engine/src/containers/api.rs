@@ -14,7 +14,7 @@ use super::logs::{LogOptions, parse_time};
 use super::record::ZERO_TIME;
 use super::stdio::{AttachOptions, parse_detach_keys};
 use super::{Container, Containers};
-use crate::images::api::{json_response, parse_filters, passes};
+use crate::images::api::{channel_response, json_response, parse_filters, passes};
 use crate::images::{human_duration, unix_seconds};
 use crate::{Engine, EngineError};
 
@@ -152,6 +152,8 @@ pub async fn list(
     let limit: i64 = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(-1);
     let all = flag(&q, "all") || limit > 0;
     let mut out = Vec::new();
+    // With sizes: the images' sizes, read once for every row.
+    let image_sizes = flag(&q, "size").then(|| containers.image_sizes());
     for c in containers.list() {
         if !all && !c.running() {
             continue;
@@ -160,11 +162,11 @@ pub async fn list(
             continue;
         }
         let mut entry = summary(&c);
-        if flag(&q, "size") {
+        if let Some(sizes) = &image_sizes {
             // The image's size is what the writable layer sits on.
             let rw = containers.writable_size(&c) as i64;
             entry["SizeRw"] = json!(rw);
-            entry["SizeRootFs"] = json!(rw + containers.image_size(&c.record().image));
+            entry["SizeRootFs"] = json!(rw + sizes.get(&c.record().image).copied().unwrap_or(0));
         }
         out.push(entry);
         if limit > 0 && out.len() as i64 >= limit {
@@ -564,14 +566,10 @@ fn logs(c: Arc<Container>, q: &HashMap<String, String>) -> Result<Response<Body>
             "Bad parameters: you must choose at least one stream",
         ));
     }
-    let rx = super::logs::stream(c, o);
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, stream_type(rec.config.tty));
-    Ok(r)
+    Ok(channel_response(
+        super::logs::stream(c, o),
+        stream_type(rec.config.tty),
+    ))
 }
 
 /// Everything under `/exec/{id}/...`.
@@ -757,15 +755,10 @@ pub async fn events(
             }
         }
     });
-    let stream = futures_util::stream::unfold(out, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
+    Ok(channel_response(
+        out,
         HeaderValue::from_static("application/json"),
-    );
-    Ok(r)
+    ))
 }
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`.

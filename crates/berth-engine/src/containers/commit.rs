@@ -27,20 +27,6 @@ pub struct CommitRequest {
     pub pause: bool,
 }
 
-/// Files the engine puts in every container, not the container's own.
-fn engine_made(rel: &str) -> bool {
-    [
-        "dev",
-        "proc",
-        "sys",
-        "etc/hostname",
-        "etc/hosts",
-        "etc/resolv.conf",
-    ]
-    .iter()
-    .any(|m| rel == *m || rel.starts_with(&format!("{m}/")))
-}
-
 /// Writes the overlay upper directory `upper` as a layer tar: overlayfs's
 /// whiteouts (0:0 character devices, opaque directories) become the
 /// `.wh.` entries of the image format.
@@ -93,7 +79,7 @@ fn walk<W: Write>(b: &mut tar::Builder<W>, dir: &Path, rel: &str) -> std::io::Re
         } else {
             format!("{rel}/{name}")
         };
-        if engine_made(&path) {
+        if super::spec::engine_made(&path) {
             continue;
         }
         let meta = e.path().symlink_metadata()?;

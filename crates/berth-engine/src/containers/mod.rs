@@ -425,11 +425,11 @@ impl Containers {
         }
     }
 
-    /// The size of the image `id` (0 when it is gone).
-    pub fn image_size(&self, id: &str) -> i64 {
+    /// The size of every stored image, by ID.
+    pub fn image_sizes(&self) -> BTreeMap<String, i64> {
         crate::images::records(&self.images)
             .iter()
-            .find(|i| i.id.to_string() == id)
-            .map_or(0, |i| i.size as i64)
+            .map(|i| (i.id.to_string(), i.size as i64))
+            .collect()
     }
 }

@@ -184,19 +184,7 @@ impl Containers {
         walk_changes(&upper, Path::new("/"), &lower, &mut out);
         // What the engine itself puts there (mount points, /etc files) is
         // not the container's change, as Docker's init layer is not.
-        let engine_made = |p: &str| {
-            [
-                "/dev",
-                "/proc",
-                "/sys",
-                "/etc/hostname",
-                "/etc/hosts",
-                "/etc/resolv.conf",
-            ]
-            .iter()
-            .any(|m| p == *m || p.starts_with(&format!("{m}/")))
-        };
-        out.retain(|v| !engine_made(v["Path"].as_str().unwrap_or_default()));
+        out.retain(|v| !super::spec::engine_made(v["Path"].as_str().unwrap_or_default()));
         // A directory counts as changed only through what changed in it.
         let paths: Vec<String> = out
             .iter()

@@ -50,6 +50,28 @@ const READONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
+/// What the engine puts in every container's writable layer: the mount
+/// points of `/dev`, `/proc` and `/sys` and the `/etc` files it binds.
+/// They are not the container's own changes (Docker keeps them in an
+/// "init" layer), so `diff` and `commit` leave them out.
+const ENGINE_FILES: &[&str] = &[
+    "dev",
+    "proc",
+    "sys",
+    "etc/hostname",
+    "etc/hosts",
+    "etc/resolv.conf",
+];
+
+/// Whether `path` (relative to the root, or absolute) is, or is under, one
+/// of [`ENGINE_FILES`].
+pub fn engine_made(path: &str) -> bool {
+    let rel = path.trim_start_matches('/');
+    ENGINE_FILES
+        .iter()
+        .any(|m| rel == *m || rel.strip_prefix(m).is_some_and(|r| r.starts_with('/')))
+}
+
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Where the container's own files are.

@@ -627,14 +627,25 @@ pub(crate) fn tar_response(
             let _ = tx.blocking_send(Err(std::io::Error::other(e)));
         }
     });
+    channel_response(
+        rx,
+        axum::http::HeaderValue::from_static("application/x-tar"),
+    )
+}
+
+/// A response whose body is what arrives on `rx`, as it arrives; an error
+/// breaks the body.
+pub(crate) fn channel_response(
+    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+    content_type: axum::http::HeaderValue,
+) -> Response<Body> {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
     let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/x-tar"),
-    );
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, content_type);
     response
 }
 

@@ -206,14 +206,23 @@ impl ImageService {
     /// The containers (short id, running) whose image is `id`, read from
     /// their records, so that the in-process CLI sees them as the daemon.
     pub fn containers_using(&self, id: &Digest) -> Vec<(String, bool)> {
+        let wanted = id.to_string();
+        self.container_images()
+            .into_iter()
+            .filter(|(image, _, _)| *image == wanted)
+            .map(|(_, short, running)| (short, running))
+            .collect()
+    }
+
+    /// Every container's (image ID, short id, running), read from their
+    /// records.
+    pub fn container_images(&self) -> Vec<(String, String, bool)> {
         let Ok(dirs) = std::fs::read_dir(self.root.join("containers")) else {
             return Vec::new();
         };
-        let wanted = id.to_string();
         dirs.flatten()
             .filter_map(|d| std::fs::read(d.path().join("container.json")).ok())
             .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .filter(|r| r["Image"].as_str() == Some(wanted.as_str()))
             .map(|r| {
                 let short: String = r["Id"]
                     .as_str()
@@ -221,7 +230,11 @@ impl ImageService {
                     .chars()
                     .take(12)
                     .collect();
-                (short, r["State"]["Running"].as_bool().unwrap_or(false))
+                (
+                    r["Image"].as_str().unwrap_or_default().to_owned(),
+                    short,
+                    r["State"]["Running"].as_bool().unwrap_or(false),
+                )
             })
             .collect()
     }

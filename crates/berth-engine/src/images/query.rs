@@ -340,6 +340,12 @@ pub fn prune(ctx: &ImageService, all: bool) -> Result<(Vec<Removed>, u64), Strin
         Ok(blobs.iter().map(|(_, size)| size).sum())
     };
     let before = stored()?;
+    // The containers' images, read once.
+    let in_use: std::collections::HashSet<String> = ctx
+        .container_images()
+        .into_iter()
+        .map(|(image, _, _)| image)
+        .collect();
     for (reference, record) in ctx.images.list() {
         if !all && reference.tag().is_some() {
             continue;
@@ -347,7 +353,7 @@ pub fn prune(ctx: &ImageService, all: bool) -> Result<(Vec<Removed>, u64), Strin
         // An image a container uses is not pruned.
         if ctx
             .image_id(&record.target)
-            .is_ok_and(|id| !ctx.containers_using(&id).is_empty())
+            .is_ok_and(|id| in_use.contains(&id.to_string()))
         {
             continue;
         }

@@ -201,21 +201,8 @@ pub struct ExecArgs {
     /// Detached mode: run command in the background.
     #[arg(short, long)]
     pub detach: bool,
-    /// Keep STDIN open even if not attached.
-    #[arg(short, long)]
-    pub interactive: bool,
-    /// Allocate a pseudo-TTY.
-    #[arg(short, long)]
-    pub tty: bool,
-    /// Set environment variables.
-    #[arg(short, long)]
-    pub env: Vec<String>,
-    /// Username or UID (format: "<name|uid>[:<group|gid>]").
-    #[arg(short, long)]
-    pub user: Option<String>,
-    /// Working directory inside the container.
-    #[arg(short, long)]
-    pub workdir: Option<String>,
+    #[command(flatten)]
+    pub process: run::ProcessArgs,
     /// Give extended privileges to the command.
     #[arg(long)]
     pub privileged: bool,

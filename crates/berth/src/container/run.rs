@@ -15,15 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::{AttachArgs, ExecArgs, Failure, StartArgs, demux, q};
 use crate::image::EXIT_ERROR;
 
-/// The flags `run` and `create` share.
+/// The process flags `run`, `create` and `exec` share.
 #[derive(Debug, Args)]
-pub struct CreateArgs {
-    /// Print help (`-h` is the hostname, as in Docker).
-    #[arg(long, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
-    /// Assign a name to the container.
-    #[arg(long)]
-    pub name: Option<String>,
+pub struct ProcessArgs {
     /// Keep STDIN open even if not attached.
     #[arg(short, long)]
     pub interactive: bool,
@@ -33,15 +27,28 @@ pub struct CreateArgs {
     /// Set environment variables.
     #[arg(short, long)]
     pub env: Vec<String>,
-    /// Read in a file of environment variables.
-    #[arg(long)]
-    pub env_file: Vec<std::path::PathBuf>,
     /// Working directory inside the container.
     #[arg(short, long)]
     pub workdir: Option<String>,
     /// Username or UID (format: <name|uid>[:<group|gid>]).
     #[arg(short, long)]
     pub user: Option<String>,
+}
+
+/// The flags `run` and `create` share.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Print help (`-h` is the hostname, as in Docker).
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub process: ProcessArgs,
+    /// Read in a file of environment variables.
+    #[arg(long)]
+    pub env_file: Vec<std::path::PathBuf>,
     /// Overwrite the default ENTRYPOINT of the image.
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -267,7 +274,7 @@ pub fn create_body(args: &CreateArgs) -> Result<Value, String> {
     for f in &args.env_file {
         env.extend(read_lines(f)?);
     }
-    for e in &args.env {
+    for e in &args.process.env {
         // `-e NAME` takes the value from the caller's environment.
         if e.contains('=') {
             env.push(e.clone());
@@ -362,17 +369,17 @@ pub fn create_body(args: &CreateArgs) -> Result<Value, String> {
     args.limits.apply(&mut host)?;
     let mut body = json!({
         "Hostname": args.hostname.clone().unwrap_or_default(),
-        "User": args.user.clone().unwrap_or_default(),
-        "AttachStdin": args.interactive,
+        "User": args.process.user.clone().unwrap_or_default(),
+        "AttachStdin": args.process.interactive,
         "AttachStdout": true,
         "AttachStderr": true,
-        "Tty": args.tty,
-        "OpenStdin": args.interactive,
-        "StdinOnce": args.interactive,
+        "Tty": args.process.tty,
+        "OpenStdin": args.process.interactive,
+        "StdinOnce": args.process.interactive,
         "Env": env,
         "Cmd": if args.command.is_empty() { Value::Null } else { json!(args.command) },
         "Image": args.image,
-        "WorkingDir": args.workdir.clone().unwrap_or_default(),
+        "WorkingDir": args.process.workdir.clone().unwrap_or_default(),
         "Entrypoint": entrypoint,
         "Labels": labels,
         "HostConfig": host,
@@ -652,8 +659,8 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<ExitCode, Failure> {
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
     }
-    let tty = args.create.tty;
-    let stdin = args.create.interactive;
+    let tty = args.create.process.tty;
+    let stdin = args.create.process.interactive;
     // Attach and wait before the start, so no output and no exit is missed.
     let io = client
         .upgrade(
@@ -816,14 +823,14 @@ pub async fn attach_command(client: &Client, args: AttachArgs) -> Result<ExitCod
 
 pub async fn exec(client: &Client, args: ExecArgs) -> Result<ExitCode, Failure> {
     let body = json!({
-        "AttachStdin": args.interactive && !args.detach,
+        "AttachStdin": args.process.interactive && !args.detach,
         "AttachStdout": !args.detach,
         "AttachStderr": !args.detach,
-        "Tty": args.tty,
+        "Tty": args.process.tty,
         "Cmd": args.command,
-        "Env": args.env,
-        "WorkingDir": args.workdir.clone().unwrap_or_default(),
-        "User": args.user.clone().unwrap_or_default(),
+        "Env": args.process.env,
+        "WorkingDir": args.process.workdir.clone().unwrap_or_default(),
+        "User": args.process.user.clone().unwrap_or_default(),
         "Privileged": args.privileged,
         "DetachKeys": args.detach_keys.clone().unwrap_or_default(),
     });
@@ -835,7 +842,7 @@ pub async fn exec(client: &Client, args: ExecArgs) -> Result<ExitCode, Failure> 
         )
         .await?;
     let id = created["Id"].as_str().unwrap_or_default().to_owned();
-    let start = json!({ "Detach": args.detach, "Tty": args.tty });
+    let start = json!({ "Detach": args.detach, "Tty": args.process.tty });
     if args.detach {
         client
             .json(Method::POST, &format!("/exec/{id}/start"), Some(start))
@@ -845,13 +852,19 @@ pub async fn exec(client: &Client, args: ExecArgs) -> Result<ExitCode, Failure> 
     let io = client
         .upgrade(Method::POST, &format!("/exec/{id}/start"), Some(start))
         .await?;
-    let raw = RawTerminal::enter(args.tty);
-    let resize = if args.tty {
+    let raw = RawTerminal::enter(args.process.tty);
+    let resize = if args.process.tty {
         follow_size(client, format!("/exec/{id}/resize"))
     } else {
         None
     };
-    carry(io, args.tty, args.interactive, args.detach_keys.as_deref()).await;
+    carry(
+        io,
+        args.process.tty,
+        args.process.interactive,
+        args.detach_keys.as_deref(),
+    )
+    .await;
     drop(raw);
     if let Some(r) = resize {
         r.abort();

@@ -1,6 +1,8 @@
 //! Shared helpers for the runtime's end-to-end tests.
 #![allow(dead_code)]
 
+pub mod engine;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -88,4 +90,12 @@ pub fn check(out: std::process::Output) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
+}
+
+/// Seconds since the epoch (for `--since` and `--until`).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs()
 }
