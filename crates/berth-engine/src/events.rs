@@ -100,10 +100,7 @@ impl Events {
         id: impl Into<String>,
         attributes: BTreeMap<String, String>,
     ) {
-        let time_nano = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0);
+        let time_nano = berth_model::time::unix_now().as_nanos() as i64;
         let e = Event {
             kind,
             action: action.into(),

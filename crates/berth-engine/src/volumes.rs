@@ -164,10 +164,7 @@ impl Volumes {
             name: name.clone(),
             driver: driver.to_owned(),
             created_at: berth_model::time::rfc3339_secs(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0),
+                berth_model::time::unix_now().as_secs() as i64
             ),
             labels,
             options,

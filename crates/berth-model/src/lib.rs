@@ -21,6 +21,7 @@ mod platform;
 mod reference;
 mod status;
 pub mod time;
+pub mod units;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError};
 pub use error::ErrorKind;

@@ -16,11 +16,16 @@ pub fn rfc3339_secs(secs: i64) -> String {
     format!("{date}T{time}Z")
 }
 
+/// Time since the epoch, now (zero on a clock set before 1970).
+pub fn unix_now() -> std::time::Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// The current time with nanoseconds.
 pub fn now_rfc3339_nanos() -> String {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = unix_now();
     rfc3339_nanos(d.as_secs() as i64, d.subsec_nanos())
 }
 

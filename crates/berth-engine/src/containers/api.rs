@@ -15,7 +15,7 @@ use super::record::ZERO_TIME;
 use super::stdio::{AttachOptions, parse_detach_keys};
 use super::{Container, Containers};
 use crate::images::api::{channel_response, json_response, parse_filters, passes};
-use crate::images::{human_duration, unix_seconds};
+use crate::images::{elapsed, unix_seconds};
 use crate::{Engine, EngineError};
 
 /// A query flag as Docker reads it: `1`/`true`/`True`.
@@ -52,15 +52,9 @@ pub async fn create(
     Ok(json_response(StatusCode::CREATED, &created))
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 fn ago(t: &str) -> String {
-    human_duration(now_secs() - unix_seconds(t).unwrap_or_else(now_secs))
+    let now = berth_model::time::unix_now().as_secs() as i64;
+    elapsed(unix_seconds(t).unwrap_or(now))
 }
 
 /// Docker's `Status` column.
@@ -726,10 +720,7 @@ pub async fn events(
             }
         }
         let deadline = until.map(|u| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or(0);
+            let now = berth_model::time::unix_now().as_nanos() as i64;
             tokio::time::Instant::now()
                 + std::time::Duration::from_nanos(u.saturating_sub(now).max(0) as u64)
         });

@@ -9,7 +9,7 @@ use berth_image::ImageConfig;
 use berth_image::snapshot::chain_ids;
 use berth_model::{Digest, ErrorKind};
 
-use super::{Containers, MountPoint, Record, State, parse_size, random_hex, spec, valid_name};
+use super::{Containers, MountPoint, Record, State, random_hex, spec, valid_name};
 use crate::EngineError;
 use crate::volumes::ANONYMOUS;
 
@@ -276,7 +276,7 @@ impl Containers {
         }
         for (k, v) in &host.log_config.config {
             let ok = match k.as_str() {
-                "max-size" => parse_size(v).is_some(),
+                "max-size" => berth_model::units::parse_bytes(v).is_ok(),
                 "max-file" => v.parse::<u32>().is_ok_and(|n| n >= 1),
                 "compress" | "mode" | "labels" | "env" | "tag" => true,
                 _ => false,

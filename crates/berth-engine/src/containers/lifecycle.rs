@@ -9,9 +9,7 @@ use berth_model::ErrorKind;
 use berth_shim::client::ShimClient;
 use berth_shim::{ExitRecord, ShimConfig};
 
-use super::{
-    Container, Containers, Record, State, ZERO_TIME, create, parse_size, spec, start_failure_code,
-};
+use super::{Container, Containers, Record, State, ZERO_TIME, create, spec, start_failure_code};
 use crate::EngineError;
 
 /// The exit code and API error of a failed create or start (`what`).
@@ -225,7 +223,7 @@ impl Containers {
             log_max_size: log
                 .config
                 .get("max-size")
-                .and_then(|s| parse_size(s))
+                .and_then(|s| berth_model::units::parse_bytes(s).ok())
                 .unwrap_or(0),
             log_max_files: log
                 .config

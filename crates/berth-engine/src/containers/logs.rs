@@ -229,12 +229,9 @@ pub fn stream(
             if !running || c.removed() {
                 return;
             }
-            if o.until.is_some_and(|u| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64() >= u)
-                    .unwrap_or(false)
-            }) {
+            if o.until
+                .is_some_and(|u| berth_model::time::unix_now().as_secs_f64() >= u)
+            {
                 return;
             }
             // New lines come without a signal; poll briefly, or wake at

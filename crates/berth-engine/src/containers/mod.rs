@@ -188,20 +188,6 @@ pub fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
-/// Parses Docker's sizes: `10m`, `1g`, `512k`, `100`.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (num, mult) = match s.chars().last()? {
-        'k' => (&s[..s.len() - 1], 1u64 << 10),
-        'm' => (&s[..s.len() - 1], 1 << 20),
-        'g' => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    let n: f64 = num.parse().ok()?;
-    (n >= 0.0).then_some((n * mult as f64) as u64)
-}
-
 /// The exit code Docker gives a start that failed for `message`.
 pub fn start_failure_code(message: &str) -> i32 {
     if message.contains("executable file not found")

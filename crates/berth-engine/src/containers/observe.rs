@@ -298,7 +298,8 @@ fn system_cpu_usage() -> u64 {
     ticks * (1_000_000_000 / hz)
 }
 
-fn host_memory() -> u64 {
+/// The host's memory in bytes (`MemTotal`).
+pub fn host_memory() -> u64 {
     let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     info.lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))

@@ -1,7 +1,7 @@
 //! Reading the store as Docker's images: records, filters, inspect, and
 //! removal.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use berth_image::{Descriptor, ImageConfig};
 use berth_model::{Digest, ImageRef};
@@ -99,10 +99,12 @@ pub fn since(created: Option<&str>) -> String {
     let Some(then) = created.and_then(unix_seconds) else {
         return "N/A".into();
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    format!("{} ago", human_duration(now - then))
+    format!("{} ago", elapsed(then))
+}
+
+/// How long ago the unix time `then` was, as Docker words it.
+pub fn elapsed(then: i64) -> String {
+    human_duration(berth_model::time::unix_now().as_secs() as i64 - then)
 }
 
 /// A duration as Docker words it (`About an hour`).

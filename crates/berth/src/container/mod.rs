@@ -567,11 +567,7 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 fn created_ago(unix: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    format!("{} ago", berth_engine::images::human_duration(now - unix))
+    format!("{} ago", berth_engine::images::elapsed(unix))
 }
 
 async fn ps(client: &Client, args: PsArgs) -> Result<ExitCode, Failure> {
@@ -770,10 +766,7 @@ pub fn relative_time(v: &str) -> Result<String, String> {
         if let Some(n) = v.strip_suffix(suffix)
             && let Ok(n) = n.parse::<f64>()
         {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
+            let now = berth_model::time::unix_now().as_secs_f64();
             return Ok(format!("{:.9}", now - n * secs as f64));
         }
     }

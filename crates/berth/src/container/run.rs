@@ -263,9 +263,9 @@ fn size(flag: &str, v: &str) -> Result<i64, String> {
     if v == "-1" {
         return Ok(-1);
     }
-    berth_engine::containers::parse_size(v)
+    berth_model::units::parse_bytes(v)
         .map(|n| n as i64)
-        .ok_or_else(|| format!("invalid {flag} value {v:?}: use a size such as 512m or 1g"))
+        .map_err(|_| format!("invalid {flag} value {v:?}: use a size such as 512m or 1g"))
 }
 
 /// The create request of `args`.

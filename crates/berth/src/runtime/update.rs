@@ -6,29 +6,13 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxRes
 
 use super::cli::UpdateArgs;
 
-/// Parses a byte size like runc does: `512`, `64k`, `100m`, `1g` (binary
-/// multiples), or `-1` for unlimited.
+/// Parses a byte size like runc does (see [`berth_model::units`]), or
+/// `-1` for unlimited.
 pub fn parse_bytes(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    if t == "-1" {
+    if s.trim() == "-1" {
         return Ok(-1);
     }
-    let lower = t.to_ascii_lowercase();
-    let trimmed = lower.trim_end_matches('b').trim_end_matches('i');
-    let (num, mult) = match trimmed.chars().last() {
-        Some('k') => (&trimmed[..trimmed.len() - 1], 1i64 << 10),
-        Some('m') => (&trimmed[..trimmed.len() - 1], 1 << 20),
-        Some('g') => (&trimmed[..trimmed.len() - 1], 1 << 30),
-        Some('t') => (&trimmed[..trimmed.len() - 1], 1 << 40),
-        _ => (trimmed, 1),
-    };
-    let n: f64 = num.parse().map_err(|_| {
-        format!("invalid size {s:?}: use a number of bytes, optionally with k, m or g")
-    })?;
-    if n < 0.0 {
-        return Err(format!("invalid size {s:?}: must not be negative"));
-    }
-    Ok((n * mult as f64) as i64)
+    berth_model::units::parse_bytes(s).map(|n| n as i64)
 }
 
 /// The resources `update` should apply.
