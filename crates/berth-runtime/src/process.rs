@@ -283,7 +283,19 @@ pub fn exec(program: &Path, argv: &[CString], envp: &[CString], preserve_fds: u3
     let p = CString::new(program.as_os_str().as_encoded_bytes()).unwrap_or_default();
     match nix::unistd::execve(&p, argv, envp) {
         Ok(never) => match never {},
-        Err(e) => Error::Init(format!("exec {}: {e}", program.display())),
+        // runc's words (`exec: "/x": permission denied`), which engines
+        // such as Docker's CLI read to pick the exit code (126, 127).
+        Err(e) => {
+            let desc = e.desc();
+            let mut reason = desc.to_owned();
+            if let Some(first) = desc.chars().next() {
+                reason.replace_range(..first.len_utf8(), &first.to_lowercase().to_string());
+            }
+            Error::Init(format!(
+                "exec: {:?}: {reason}",
+                program.display().to_string()
+            ))
+        }
     }
 }
 

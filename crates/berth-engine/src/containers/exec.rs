@@ -167,10 +167,7 @@ impl Containers {
                 .await
                 .map_err(|m| EngineError {
                     kind: ErrorKind::Internal,
-                    message: format!(
-                        "OCI runtime exec failed: {}",
-                        m.replace("Permission denied", "permission denied")
-                    ),
+                    message: format!("OCI runtime exec failed: {}", m),
                 }),
             Err(err) => Err(err),
         };

@@ -14,10 +14,9 @@ use crate::EngineError;
 
 /// The exit code and API error of a failed create or start (`what`).
 /// The docker CLI picks its exit code (126, 127) from the message's
-/// words, in lower case.
+/// words, which the runtime writes as runc does.
 fn start_error(what: &str, message: &str) -> (i32, EngineError) {
-    let message = message.replace("Permission denied", "permission denied");
-    let code = start_failure_code(&message);
+    let code = start_failure_code(message);
     let kind = if code == 128 {
         ErrorKind::Internal
     } else {
