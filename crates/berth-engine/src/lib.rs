@@ -12,6 +12,7 @@
 //! stop, kill, restart, pause, rename, remove, prune) and volumes.
 #![deny(missing_docs)]
 
+pub mod builds;
 pub mod containers;
 mod error;
 pub mod events;
@@ -141,6 +142,7 @@ impl Engine {
                 "/networks/prune",
                 axum::routing::post(containers::volume_api::nothing_to_prune),
             )
+            .route("/build", axum::routing::post(builds::build))
             .route(
                 "/build/prune",
                 axum::routing::post(containers::volume_api::nothing_to_prune),

@@ -477,7 +477,7 @@ pub fn store_manifest(content: &ContentStore, manifest: &Manifest) -> Result<Des
 }
 
 /// Stores `bytes` as a blob, returning its digest.
-fn store_blob(content: &ContentStore, bytes: &[u8]) -> Result<Digest> {
+pub fn store_blob(content: &ContentStore, bytes: &[u8]) -> Result<Digest> {
     let digest = crate::content::sha256_of(bytes);
     if content.info(&digest)?.is_none() {
         let reference = format!("blob-{}", digest.hex());

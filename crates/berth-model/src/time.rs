@@ -29,6 +29,41 @@ pub fn now_rfc3339_nanos() -> String {
     rfc3339_nanos(d.as_secs() as i64, d.subsec_nanos())
 }
 
+/// A Go duration (`1h2m3.5s`, `500ms`) in nanoseconds.
+pub fn go_duration(v: &str) -> Result<i64, String> {
+    let bad = || format!("invalid duration {v:?}: use a number with a unit (500ms, 30s, 1m, 1h)");
+    let mut total = 0f64;
+    let mut rest = v.trim();
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Ok(total as i64)
+}
+
 fn split(secs: i64) -> (String, String) {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
@@ -56,6 +91,17 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(go_duration("500ms").unwrap(), 500_000_000);
+        assert_eq!(go_duration("1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(go_duration("1.5h").unwrap(), 5_400_000_000_000);
+        assert_eq!(go_duration("0").unwrap(), 0);
+        assert!(go_duration("30").is_err());
+        assert!(go_duration("").is_err());
+        assert!(go_duration("5d").is_err());
+    }
 
     #[test]
     fn known_instants() {

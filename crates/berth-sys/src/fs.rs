@@ -53,6 +53,25 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
 /// `flags` are `open(2)` flags (`O_CLOEXEC` is always added); `mode` applies
 /// when `O_CREAT` is given.
 pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    const RESOLVE_IN_ROOT: u64 = 0x10;
+    openat2(root, path, flags, mode, RESOLVE_IN_ROOT)
+}
+
+/// Opens `path` below `root`, failing (`EXDEV`) where `..`, an absolute
+/// path or a symlink would lead out of `root`: for trees whose escapes are
+/// errors (a build context), not paths to re-read as if chrooted.
+pub fn open_beneath(root: &OwnedFd, path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    const RESOLVE_BENEATH: u64 = 0x08;
+    openat2(root, path, flags, mode, RESOLVE_BENEATH)
+}
+
+fn openat2(
+    root: &OwnedFd,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
     #[repr(C)]
     struct OpenHow {
         flags: u64,
@@ -60,7 +79,6 @@ pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32, mode: u32) -> io::R
         resolve: u64,
     }
     const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-    const RESOLVE_IN_ROOT: u64 = 0x10;
     let rel = path.strip_prefix("/").unwrap_or(path);
     let rel = if rel.as_os_str().is_empty() {
         Path::new(".")
@@ -76,7 +94,7 @@ pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32, mode: u32) -> io::R
         } else {
             0
         },
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        resolve: resolve | RESOLVE_NO_MAGICLINKS,
     };
     use std::os::fd::AsRawFd;
     // SAFETY: `how` and `c` outlive the call; the kernel copies both.

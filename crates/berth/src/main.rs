@@ -3,6 +3,7 @@
 //! One binary. Invoked as `berth-runtime` (a link or copy under that name)
 //! it is a drop-in for runc; otherwise its first argument picks the tool.
 
+mod build;
 mod container;
 mod daemon;
 mod format;
@@ -122,6 +123,8 @@ enum Command {
         #[command(subcommand)]
         command: volume::VolumeCommand,
     },
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// Manage images.
     Image {
         #[command(subcommand)]
@@ -263,5 +266,6 @@ fn main() -> ExitCode {
         Command::Login(args) => image::run(root, |ctx| image::login(ctx, args)),
         Command::Logout(args) => image::run(root, |ctx| image::logout(ctx, args)),
         Command::Registry { command } => registry::main(command),
+        Command::Build(args) => build::main(target, args),
     }
 }

@@ -4,39 +4,11 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use berth_testkit::daemon::Daemon;
-use berth_testkit::peer::run_with_timeout;
-use common::{berth, check, text};
-
-fn berth_cli(d: &Daemon, args: &[&str]) -> Output {
-    run_with_timeout(
-        Command::new(berth())
-            .arg("-H")
-            .arg(d.host())
-            .args(args)
-            .env("BERTH_DATA_ROOT", d.data_root()),
-        Duration::from_secs(30),
-    )
-}
-
-fn berth_with_input(d: &Daemon, args: &[&str], input: &[u8]) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(berth())
-        .arg("-H")
-        .arg(d.host())
-        .args(args)
-        .env("BERTH_DATA_ROOT", d.data_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
-}
+use common::{berth, berth_cli, berth_with_input, check, text};
 
 #[test]
 fn the_first_berth_run_starts_a_daemon_and_the_cli_manages_containers() {

@@ -1,9 +1,6 @@
 //! `docker commit`: a container's writable layer as a new image layer on
 //! top of its image, with the container's config (and `--change`s).
 
-use std::io::Write;
-use std::path::Path;
-
 use berth_image::ImageConfig;
 use berth_image::archive::{LayerOptions, append_layer};
 use berth_image::manifest::{ContainerConfig as ImageContainerConfig, Empty};
@@ -25,82 +22,6 @@ pub struct CommitRequest {
     pub changes: Vec<String>,
     /// Freeze the container while its files are read.
     pub pause: bool,
-}
-
-/// Writes the overlay upper directory `upper` as a layer tar: overlayfs's
-/// whiteouts (0:0 character devices, opaque directories) become the
-/// `.wh.` entries of the image format.
-pub fn write_diff(upper: &Path, out: &mut dyn Write) -> std::io::Result<()> {
-    let mut b = tar::Builder::new(out);
-    b.follow_symlinks(false);
-    walk(&mut b, upper, "")?;
-    b.finish()
-}
-
-fn opaque(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    let mut buf = [0u8; 4];
-    for name in [c"trusted.overlay.opaque", c"user.overlay.opaque"] {
-        // SAFETY: valid NUL-terminated strings and a buffer of its length.
-        let n = unsafe {
-            libc::lgetxattr(
-                path.as_ptr(),
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n == 1 && buf[0] == b'y' {
-            return true;
-        }
-    }
-    false
-}
-
-fn empty_entry<W: Write>(b: &mut tar::Builder<W>, name: &str) -> std::io::Result<()> {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_size(0);
-    h.set_mode(0o600);
-    b.append_data(&mut h, name, std::io::empty())
-}
-
-fn walk<W: Write>(b: &mut tar::Builder<W>, dir: &Path, rel: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let path = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
-        if super::spec::engine_made(&path) {
-            continue;
-        }
-        let meta = e.path().symlink_metadata()?;
-        if meta.file_type().is_char_device() && meta.rdev() == 0 {
-            let parent = if rel.is_empty() {
-                String::new()
-            } else {
-                format!("{rel}/")
-            };
-            empty_entry(b, &format!("{parent}.wh.{name}"))?;
-            continue;
-        }
-        b.append_path_with_name(e.path(), &path)?;
-        if meta.is_dir() {
-            if opaque(&e.path()) {
-                empty_entry(b, &format!("{path}/.wh..wh..opq"))?;
-            }
-            walk(b, &e.path(), &path)?;
-        }
-    }
-    Ok(())
 }
 
 /// The API's container config as an image's.
@@ -194,7 +115,7 @@ impl Containers {
             let target = append_layer(
                 &images.content,
                 base.as_ref().zip(base_config.as_ref()),
-                |w| write_diff(&upper, w),
+                |w| berth_image::layer::write_diff(&upper, w, &|p| super::spec::engine_made(p)),
                 &options,
             )
             .map_err(|e| EngineError::internal(format!("commit: {e}")))?;
@@ -219,35 +140,5 @@ impl Containers {
         let id = made??;
         self.event(c, "commit", &[]);
         Ok(id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn whiteouts_become_image_whiteouts() {
-        let dir = tempfile::tempdir().unwrap();
-        let upper = dir.path();
-        std::fs::create_dir_all(upper.join("etc/new")).unwrap();
-        std::fs::write(upper.join("etc/new/f"), "x").unwrap();
-        std::fs::write(upper.join("etc/hostname"), "").unwrap();
-        nix::sys::stat::mknod(
-            &upper.join("etc/gone"),
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::Mode::empty(),
-            0,
-        )
-        .unwrap();
-        let mut tar_bytes = Vec::new();
-        write_diff(upper, &mut tar_bytes).unwrap();
-        let mut a = tar::Archive::new(&tar_bytes[..]);
-        let names: Vec<String> = a
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().display().to_string())
-            .collect();
-        assert_eq!(names, vec!["etc", "etc/.wh.gone", "etc/new", "etc/new/f"]);
     }
 }

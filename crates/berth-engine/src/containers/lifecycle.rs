@@ -150,6 +150,16 @@ impl Containers {
         mount
             .mount(&rootfs)
             .map_err(|e| EngineError::internal(format!("mount {}: {e}", rootfs.display())))?;
+        // As Docker: a working directory the image lacks is made.
+        if !rec.config.working_dir.is_empty()
+            && let Ok(root) = berth_sys::fs::open_dir_path(&rootfs)
+        {
+            let _ = berth_sys::fs::mkdir_all_in_root(
+                &root,
+                std::path::Path::new(&rec.config.working_dir),
+                0o755,
+            );
+        }
         let write = |name: &str, text: String| {
             let p = c.dir.join(name);
             berth_sys::fs::atomic_write(&p, text.as_bytes())

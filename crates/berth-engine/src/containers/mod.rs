@@ -251,6 +251,7 @@ impl Containers {
                 }
             }
         }
+        crate::builds::recover(data_root, &this.runtime_root);
         this.clear_orphans();
         for c in this.list() {
             if c.running() {
@@ -263,6 +264,16 @@ impl Containers {
             }
         }
         Ok(this)
+    }
+
+    /// berth's own binary (what shims and build steps run).
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
+    /// The runtime's state directory.
+    pub fn runtime_root(&self) -> &Path {
+        &self.runtime_root
     }
 
     /// Removes what belongs to no container: writable snapshots and shim

@@ -60,7 +60,7 @@ impl Default for State {
 }
 
 /// What the daemon remembers of a container.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Record {
     /// The 64-hex id.

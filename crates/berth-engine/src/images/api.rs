@@ -374,11 +374,7 @@ where
     Fut: std::future::Future<Output = Result<(), String>> + Send,
 {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<bytes::Bytes>();
-    let line = |value: Value| {
-        let mut bytes = serde_json::to_vec(&value).expect("JSON serialises");
-        bytes.extend_from_slice(b"\r\n");
-        bytes::Bytes::from(bytes)
-    };
+    let line = json_line;
     tokio::spawn(async move {
         let events_tx = tx.clone();
         let events: super::pull::TransferEvents = Arc::new(move |event| {
@@ -408,6 +404,21 @@ where
             ));
         }
     });
+    json_stream_response(rx)
+}
+
+/// One message of a JSON progress stream.
+pub(crate) fn json_line(value: Value) -> bytes::Bytes {
+    let mut bytes = serde_json::to_vec(&value).expect("JSON serialises");
+    bytes.extend_from_slice(b"\r\n");
+    bytes::Bytes::from(bytes)
+}
+
+/// A response streaming the JSON messages `rx` receives, until its
+/// senders are gone.
+pub(crate) fn json_stream_response(
+    rx: tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>,
+) -> Response<Body> {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

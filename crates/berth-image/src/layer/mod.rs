@@ -18,6 +18,7 @@
 //! simplification, lower content inside a directory the layer wrote into
 //! before the marker survives).
 
+mod diff;
 mod entry;
 mod error;
 mod sys;
@@ -31,6 +32,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
+pub use diff::write_diff;
 pub use error::{InvalidEntry, LayerError};
 
 /// The longest entry path (or link target) accepted, in bytes.

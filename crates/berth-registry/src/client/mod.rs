@@ -158,6 +158,21 @@ impl Client {
         Ok(host)
     }
 
+    /// Downloads `url` into the file `to` (ADD's URLs), with the TLS
+    /// settings a registry on that host would get.
+    pub async fn download(&self, url: &str, to: &std::path::Path) -> Result<()> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| ClientError::Invalid(format!("invalid URL {url:?}: {e}")))?;
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| ClientError::Invalid(format!("invalid URL {url:?}: no host")))?;
+        let authority = match parsed.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        self.host(&authority)?.download(url, to).await
+    }
+
     /// Repository `name` on `registry` (as an image reference's domain
     /// names it: `docker.io`, `localhost:5000`).
     pub fn repo(&self, registry: &str, name: &str) -> Result<Repo> {

@@ -226,6 +226,39 @@ impl Host {
     }
 
     /// The client requests go through.
+    /// Downloads `url` (any URL on this host: ADD's sources) into `to`,
+    /// following redirects, streaming.
+    pub(super) async fn download(&self, url: &str, to: &Path) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        if !response.status().is_success() {
+            return Err(ClientError::Invalid(format!(
+                "GET {url}: the server answered {}",
+                response.status()
+            )));
+        }
+        let mut file = tokio::fs::File::create(to)
+            .await
+            .map_err(|e| ClientError::Invalid(format!("create {}: {e}", to.display())))?;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(&e))?
+        {
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| ClientError::Invalid(format!("write {}: {e}", to.display())))?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| ClientError::Invalid(format!("write {}: {e}", to.display())))
+    }
+
     fn client(&self) -> &reqwest::Client {
         self.unverified.get().unwrap_or(&self.http)
     }

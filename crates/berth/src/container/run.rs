@@ -216,37 +216,7 @@ pub struct RunArgs {
     pub create: CreateArgs,
 }
 
-/// A Go duration (`1h2m3.5s`, `500ms`) in nanoseconds.
-pub fn go_duration(v: &str) -> Result<i64, String> {
-    let bad = || format!("invalid duration {v:?}: use a number with a unit (500ms, 30s, 1m, 1h)");
-    let mut total = 0f64;
-    let mut rest = v.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
-        rest = &rest[n..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    Ok(total as i64)
-}
+pub use berth_model::time::go_duration;
 
 fn read_lines(path: &std::path::Path) -> Result<Vec<String>, String> {
     let text =
@@ -873,19 +843,4 @@ pub async fn exec(client: &Client, args: ExecArgs) -> Result<ExitCode, Failure> 
         .json(Method::GET, &format!("/exec/{id}/json"), None)
         .await?;
     Ok(ExitCode::from(info["ExitCode"].as_i64().unwrap_or(0) as u8))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::go_duration;
-
-    #[test]
-    fn go_durations_parse() {
-        assert_eq!(go_duration("500ms").unwrap(), 500_000_000);
-        assert_eq!(go_duration("1m30s").unwrap(), 90_000_000_000);
-        assert_eq!(go_duration("1.5s").unwrap(), 1_500_000_000);
-        assert!(go_duration("30").is_err());
-        assert!(go_duration("").is_err());
-        assert!(go_duration("5d").is_err());
-    }
 }

@@ -4,9 +4,11 @@
 pub mod engine;
 
 use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_testkit::StateRoot;
+use berth_testkit::peer::run_with_timeout;
 use serde_json::Value;
 
 /// The berth binary under test.
@@ -98,4 +100,33 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("the clock is after 1970")
         .as_secs()
+}
+
+/// `berth ARGS` against the daemon `d` (30 s at most).
+pub fn berth_cli(d: &berth_testkit::daemon::Daemon, args: &[&str]) -> Output {
+    run_with_timeout(
+        Command::new(berth())
+            .arg("-H")
+            .arg(d.host())
+            .args(args)
+            .env("BERTH_DATA_ROOT", d.data_root()),
+        Duration::from_secs(30),
+    )
+}
+
+/// `berth ARGS` against the daemon `d`, with `input` on its stdin.
+pub fn berth_with_input(d: &berth_testkit::daemon::Daemon, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(berth())
+        .arg("-H")
+        .arg(d.host())
+        .args(args)
+        .env("BERTH_DATA_ROOT", d.data_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }

@@ -1,0 +1,117 @@
+//! The docker CLI's classic builder (`DOCKER_BUILDKIT=0 docker build`)
+//! against berth's `POST /build`. `BERTH_TEST_DOCKERD=1` runs the same
+//! checks against a dockerd.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use berth_testkit::daemon::{DOCKER, Daemon};
+use berth_testkit::peer::run_with_timeout;
+use common::engine::{daemon, ok};
+use common::text;
+
+fn classic(d: &Daemon, args: &[&str]) -> Output {
+    run_with_timeout(
+        Command::new(DOCKER)
+            .env("DOCKER_BUILDKIT", "0")
+            .arg("-H")
+            .arg(d.host())
+            .arg("build")
+            .args(args),
+        Duration::from_secs(60),
+    )
+}
+
+#[test]
+fn docker_build_with_the_classic_builder_makes_runnable_images() {
+    let Some(d) = daemon() else { return };
+    let ctx = tempfile::tempdir().unwrap();
+    let c = ctx.path();
+    std::fs::write(c.join("message.txt"), "from the context\n").unwrap();
+    std::fs::write(c.join("secret.key"), "never sent\n").unwrap();
+    std::fs::write(c.join(".dockerignore"), "*.key\n").unwrap();
+    std::fs::write(
+        c.join("app.Dockerfile"),
+        "FROM busybox:latest\nARG WHO=nobody\nCOPY . /ctx/\nRUN echo \"hello $WHO\" > /greeting\nCMD [\"cat\", \"/greeting\", \"/ctx/message.txt\"]\n",
+    )
+    .unwrap();
+    let dir = c.to_str().unwrap();
+    let file = format!("{dir}/app.Dockerfile");
+    let app = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend(["-f", &file, "--build-arg", "WHO=docker", dir]);
+        classic(&d, &args)
+    };
+    let out = app(&["-t", "classic:1"]);
+    let progress = ok(&out);
+    assert!(
+        progress.contains("Step 1/5 : FROM busybox:latest"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("Successfully tagged classic:1"),
+        "{progress}"
+    );
+    assert_eq!(
+        ok(&d.docker(&["run", "--rm", "classic:1"])),
+        "hello docker\nfrom the context\n"
+    );
+    assert_eq!(
+        ok(&d.docker(&["run", "--rm", "classic:1", "ls", "/ctx"])),
+        "app.Dockerfile\nmessage.txt\n"
+    );
+
+    // Again: the cache answers, and -q prints only the image ID.
+    let out = app(&["-t", "classic:1"]);
+    assert!(ok(&out).contains("Using cache"));
+    let out = app(&["-q"]);
+    let id = ok(&out);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(
+        id.trim(),
+        ok(&d.docker(&["image", "inspect", "-f", "{{.Id}}", "classic:1"])).trim()
+    );
+
+    // A Dockerfile on stdin with no context.
+    let mut child = Command::new(DOCKER)
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["-H", &d.host(), "build", "-t", "classic:stdin", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM busybox:latest\nRUN echo piped > /piped\n")
+        .unwrap();
+    ok(&child.wait_with_output().unwrap());
+    assert_eq!(
+        ok(&d.docker(&["run", "--rm", "classic:stdin", "cat", "/piped"])),
+        "piped\n"
+    );
+
+    // A failing RUN fails the build, shows its output, tags nothing.
+    std::fs::write(
+        c.join("Dockerfile"),
+        "FROM busybox:latest\nRUN echo about to fail; exit 4\n",
+    )
+    .unwrap();
+    let out = classic(&d, &["-t", "classic:broken", dir]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stdout).contains("about to fail"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        !d.docker(&["image", "inspect", "classic:broken"])
+            .status
+            .success()
+    );
+}
