@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # From a fresh machine to a running container, the whole way round: installs
 # what is needed, builds berth, makes a busybox image here, pushes it to
-# berth's own registry, removes it, pulls it back, and runs containers from
-# the pulled image through the engine (`berth run`, `ps`, `exec`). Nothing
+# berth's own registry, removes it, pulls it back, runs containers from
+# the pulled image through the engine (`berth run`, `ps`, `exec`), and
+# builds an image from a multi-stage Dockerfile on it (`berth build`). Nothing
 # is fetched from the network but Debian's packages and crates.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,3 +48,19 @@ export BERTH_HOST="unix://$work/run/berth.sock"
 "$berth" ps
 "$berth" exec quickstart-web sh -c 'echo "exec sees: $(ps | wc -l) lines of ps"'
 "$berth" rm -f quickstart-web
+
+# Build: a two-stage Dockerfile on the pulled image; the runner stage
+# copies what the builder stage made. A rebuild comes from the cache.
+mkdir -p "$work/app"
+echo "a file from the build context" > "$work/app/notes.txt"
+cat > "$work/app/Dockerfile" <<EOF
+FROM $image AS builder
+RUN mkdir -p /out && echo 'echo "hello from an image berth built: \$(cat /app/notes.txt)"' > /out/hello.sh
+FROM $image
+COPY --from=builder /out/hello.sh /app/
+COPY notes.txt /app/
+CMD ["sh", "/app/hello.sh"]
+EOF
+"$berth" build -t quickstart/app "$work/app"
+"$berth" build -t quickstart/app "$work/app"
+"$berth" run --rm quickstart/app

@@ -256,6 +256,7 @@ fn key_values(list: &[String], from_env: bool) -> BTreeMap<String, String> {
 /// Draws BuildKit's plain progress from the stream's records.
 struct Display {
     plain: bool,
+    cached: std::collections::BTreeSet<u64>,
     started: BTreeMap<u64, Instant>,
     last: u64,
     out: std::io::Stderr,
@@ -289,8 +290,11 @@ impl Display {
                 let _ = writeln!(out, "#{step} {t:.3} {line}");
             }
         } else if r.get("cached").is_some() {
+            self.cached.insert(step);
             let _ = writeln!(out, "#{step} CACHED");
-        } else if let Some(s) = r.get("done").and_then(Value::as_f64) {
+        } else if let Some(s) = r.get("done").and_then(Value::as_f64)
+            && !self.cached.contains(&step)
+        {
             let _ = writeln!(out, "#{step} DONE {s:.1}s");
         }
     }
@@ -343,6 +347,7 @@ async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
         .into_body();
     let mut display = Display {
         plain: !quiet,
+        cached: Default::default(),
         started: BTreeMap::new(),
         last: 0,
         out: std::io::stderr(),

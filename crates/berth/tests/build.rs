@@ -261,6 +261,25 @@ CMD ["default"]
     assert_eq!(inspect(&d, "child", "{{json .Config.OnBuild}}"), "null");
 }
 
+/// The instructions of `copy_and_add_follow_dockers_rules`' image.
+const FILES_DOCKERFILE: &str = r#"RUN mkdir -p /usr/local/real && ln -s /usr/local/real /linked
+COPY *.txt /globbed/
+COPY one.txt /renamed.txt
+COPY dir /copied
+COPY --chown=nobody:nogroup --chmod=700 two.txt /owned/
+ADD pkg.tar.gz /unpacked/
+COPY pkg.tar.gz /kept/
+COPY one.txt /linked/
+COPY link /followed
+COPY . /ctx/
+COPY <<EOF /heredoc.txt
+made by a heredoc
+EOF
+RUN <<EOF
+echo from a heredoc script > /script.txt
+EOF
+"#;
+
 #[test]
 fn copy_and_add_follow_dockers_rules() {
     let d = daemon();
@@ -290,31 +309,49 @@ fn copy_and_add_follow_dockers_rules() {
     }
     std::fs::write(c.join("pkg.tar.gz"), gz.finish().unwrap()).unwrap();
     std::os::unix::fs::symlink("one.txt", c.join("link")).unwrap();
+    // A web server on loopback for ADD's URLs.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let body = "remote\n";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let sum = berth_testkit::sha256_hex(b"remote\n");
+    let url = format!("http://127.0.0.1:{port}/files/remote.txt");
     write(
         c,
         &[(
             "Dockerfile",
-            r#"FROM busybox
-RUN mkdir -p /usr/local/real && ln -s /usr/local/real /linked
-COPY *.txt /globbed/
-COPY one.txt /renamed.txt
-COPY dir /copied
-COPY --chown=nobody:nogroup --chmod=700 two.txt /owned/
-ADD pkg.tar.gz /unpacked/
-COPY pkg.tar.gz /kept/
-COPY one.txt /linked/
-COPY link /followed
-COPY . /ctx/
-COPY <<EOF /heredoc.txt
-made by a heredoc
-EOF
-RUN <<EOF
-echo from a heredoc script > /script.txt
-EOF
-"#,
+            &format!(
+                "FROM busybox\nADD --checksum=sha256:{sum} {url} /downloaded/\nADD {url} /renamed-download\n{}",
+                FILES_DOCKERFILE
+            ),
         )],
     );
     build(&d, &["-t", "files", c.to_str().unwrap()]);
+    assert_eq!(run(&d, "files", "cat /downloaded/remote.txt"), "remote\n");
+    assert_eq!(run(&d, "files", "cat /renamed-download"), "remote\n");
+    write(
+        c,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox\nADD --checksum=sha256:{} {url} /x\n",
+                "0".repeat(64)
+            ),
+        )],
+    );
+    let out = cli(&d, &["build", c.to_str().unwrap()]);
+    assert!(stderr(&out).contains("--checksum"), "{}", stderr(&out));
     let ls = |p: &str| run(&d, "files", &format!("ls {p}"));
     assert_eq!(ls("/globbed"), "one.txt\ntwo.txt\n");
     assert_eq!(run(&d, "files", "cat /renamed.txt"), "1\n");
@@ -539,4 +576,44 @@ fn check_reports_dockers_build_checks_without_building() {
     let out = cli(&d, &["build", "--check", c]);
     assert_eq!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("no warnings"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_daemon_killed_mid_build_leaves_nothing_behind_once_restarted() {
+    let mut d = daemon();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo started && sleep 4321\n",
+        )],
+    );
+    let mut client = std::process::Command::new(berth())
+        .arg("-H")
+        .arg(d.host())
+        .args(["build", "-t", "never", ctx.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sleeping = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+            std::fs::read(p.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x004321\x00")
+        })
+    };
+    common::engine::eventually("the RUN to start", sleeping);
+    d.kill();
+    d.restart();
+    let _ = client.kill();
+    let _ = client.wait();
+    common::engine::eventually("the RUN's process to be gone", || !sleeping());
+    assert_eq!(leftovers(&d), Vec::<String>::new());
+    assert!(!cli(&d, &["image", "inspect", "never"]).status.success());
+    // The daemon builds again.
+    write(
+        ctx.path(),
+        &[("Dockerfile", "FROM busybox\nRUN echo fine\n")],
+    );
+    build(&d, &["-t", "after", ctx.path().to_str().unwrap()]);
 }
