@@ -16,6 +16,7 @@
 set -euo pipefail
 n=${1:-20}
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/lib.sh"
 bin=$("$here/scripts/build-release.sh")
 work=$(mktemp -d /tmp/berth-bench-engine.XXXXXX)
 dockerd_pid=
@@ -31,16 +32,13 @@ cleanup() {
         podman --root "$work/podman" --runroot "$work/podman-run" rm -af >/dev/null 2>&1
         podman --root "$work/podman" --runroot "$work/podman-run" system reset -f >/dev/null 2>&1
     fi
-    for m in $(awk -v w="$work" '$5 ~ w {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
+    unmount_under "$work"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 # One busybox image, saved once and loaded into each engine.
-mkdir -p "$work/rootfs/bin"
-cp /bin/busybox "$work/rootfs/bin/"
-(cd "$work/rootfs" && for a in $(/bin/busybox --list-full); do
-    mkdir -p "$(dirname "$a")"; [ -e "$a" ] || ln -s /bin/busybox "$a"; done)
+busybox_rootfs "$work/rootfs"
 tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
 export BERTH_DATA_ROOT="$work/berth-data"
 berth=("$bin" -H "unix://$work/berth/berth.sock")

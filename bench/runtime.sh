@@ -18,6 +18,7 @@ if [ -z "${BERTH_BENCH_PRIVATE_NS:-}" ]; then
 fi
 n=${1:-50}
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/lib.sh"
 bin=$("$here/scripts/build-release.sh")
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 ln -s "$bin" "$work/berth-runtime"
@@ -64,10 +65,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The bundle: busybox, `true`, no terminal, the runtime's own default spec.
-mkdir -p "$work/bundle/rootfs/bin"
-cp /bin/busybox "$work/bundle/rootfs/bin/"
-(cd "$work/bundle/rootfs" && for a in $(/bin/busybox --list-full); do
-    mkdir -p "$(dirname "$a")"; [ -e "$a" ] || ln -s /bin/busybox "$a"; done)
+busybox_rootfs "$work/bundle/rootfs"
 "$work/berth-runtime" spec --bundle "$work/bundle"
 jq '.ociVersion = "1.0.2" | .process.terminal = false | .process.args = ["true"]' "$work/bundle/config.json" > "$work/c.json"
 mv "$work/c.json" "$work/bundle/config.json"
