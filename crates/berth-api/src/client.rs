@@ -82,7 +82,7 @@ impl Client {
                 Bytes::from(serde_json::to_vec(&v).expect("JSON serialises")),
             )
         });
-        self.send_raw(method, path, body, upgrade).await
+        self.send_raw(method, path, body, upgrade, &[]).await
     }
 
     /// Sends a tar body (`PUT .../archive`), returning the response.
@@ -92,11 +92,23 @@ impl Client {
         path: &str,
         body: Vec<u8>,
     ) -> Result<Response<Incoming>, ClientError> {
+        self.send_tar_with(method, path, body, &[]).await
+    }
+
+    /// [`Client::send_bytes`] with extra request headers.
+    pub async fn send_tar_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> Result<Response<Incoming>, ClientError> {
         self.send_raw(
             method,
             path,
             Some(("application/x-tar", Bytes::from(body))),
             false,
+            headers,
         )
         .await
     }
@@ -107,6 +119,7 @@ impl Client {
         path: &str,
         body: Option<(&str, Bytes)>,
         upgrade: bool,
+        headers: &[(&str, String)],
     ) -> Result<Response<Incoming>, ClientError> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
@@ -121,6 +134,9 @@ impl Client {
             .method(method)
             .uri(format!("http://berth{path}"))
             .header(hyper::header::HOST, "berth");
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
         if upgrade {
             req = req
                 .header(hyper::header::CONNECTION, "Upgrade")

@@ -34,6 +34,8 @@ pub struct Tree<'a> {
     pub confine: Confine,
     /// Paths left out (the context's `.dockerignore`).
     pub ignore: Option<&'a IgnoreRules>,
+    /// Paths COPY `--exclude` leaves out of what it copies.
+    pub exclude: Option<&'a IgnoreRules>,
 }
 
 /// One source matched in a tree.
@@ -93,7 +95,30 @@ impl Tree<'_> {
     }
 
     fn excluded(&self, rel: &str) -> bool {
-        !rel.is_empty() && self.ignore.is_some_and(|i| i.excluded(rel))
+        self.excluded_in(rel, "")
+    }
+
+    /// Whether `rel` is left out of a copy of the source at `base`:
+    /// `.dockerignore` speaks of context paths, `--exclude` of paths
+    /// inside the source.
+    fn excluded_in(&self, rel: &str, base: &str) -> bool {
+        let inside = inside(rel, base);
+        !rel.is_empty()
+            && (self.ignore.is_some_and(|i| i.excluded(rel))
+                || self
+                    .exclude
+                    .is_some_and(|i| !inside.is_empty() && i.excluded(inside)))
+    }
+
+    /// Whether an excluded directory must still be walked, for an
+    /// exception below it.
+    fn must_descend(&self, rel: &str, base: &str) -> bool {
+        let inside = inside(rel, base);
+        self.ignore
+            .is_none_or(|i| !i.excluded(rel) || i.must_descend(rel))
+            && self
+                .exclude
+                .is_none_or(|i| !i.excluded(inside) || i.must_descend(inside))
     }
 
     /// The sources `pattern` names: one path, or every path its globs
@@ -229,6 +254,16 @@ impl Tree<'_> {
         rel: &str,
         visit: &mut dyn FnMut(&str, &Path, &fs::Metadata) -> io::Result<()>,
     ) -> io::Result<()> {
+        self.walk_from(dir, rel, rel, visit)
+    }
+
+    fn walk_from(
+        &self,
+        dir: &Path,
+        rel: &str,
+        base: &str,
+        visit: &mut dyn FnMut(&str, &Path, &fs::Metadata) -> io::Result<()>,
+    ) -> io::Result<()> {
         let mut entries: Vec<_> = fs::read_dir(dir)?.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
@@ -240,21 +275,29 @@ impl Tree<'_> {
             };
             let path = e.path();
             let meta = fs::symlink_metadata(&path)?;
-            let excluded = self.excluded(&child_rel);
-            if excluded
-                && !(meta.is_dir() && self.ignore.is_some_and(|i| i.must_descend(&child_rel)))
-            {
+            let excluded = self.excluded_in(&child_rel, base);
+            if excluded && !(meta.is_dir() && self.must_descend(&child_rel, base)) {
                 continue;
             }
             if !excluded {
                 visit(&child_rel, &path, &meta)?;
             }
             if meta.is_dir() {
-                self.walk(&path, &child_rel, visit)?;
+                self.walk_from(&path, &child_rel, base, visit)?;
             }
         }
         Ok(())
     }
+}
+
+/// `rel` relative to `base` (both context paths).
+fn inside<'a>(rel: &'a str, base: &str) -> &'a str {
+    if base.is_empty() {
+        return rel;
+    }
+    rel.strip_prefix(base)
+        .map(|r| r.trim_start_matches('/'))
+        .unwrap_or(rel)
 }
 
 fn hash_file(path: &Path, h: &mut Sha256) -> io::Result<()> {
@@ -576,6 +619,7 @@ mod tests {
             root: d.path(),
             confine: Confine::Beneath,
             ignore: None,
+            exclude: None,
         };
         let m = t.matches("*.txt").unwrap();
         assert_eq!(
@@ -611,6 +655,7 @@ mod tests {
             root: d.path(),
             confine: Confine::Beneath,
             ignore: Some(&rules),
+            exclude: None,
         };
         assert!(t.matches("skip.log").is_err());
         let m = &t.matches(".").unwrap()[0];

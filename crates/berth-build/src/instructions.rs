@@ -39,6 +39,8 @@ pub struct RunMount {
     pub source: Option<String>,
     /// Mounted read-write (`bind` is read-only unless `rw`).
     pub readwrite: bool,
+    /// `secret`: fail when the secret was not given.
+    pub required: bool,
 }
 
 /// COPY and ADD.
@@ -291,6 +293,7 @@ fn run_mount(line: usize, spec: &str) -> Result<RunMount, ParseError> {
         from: None,
         source: None,
         readwrite: false,
+        required: false,
     };
     for field in spec.split(',') {
         let (k, v) = match field.split_once('=') {
@@ -308,7 +311,8 @@ fn run_mount(line: usize, spec: &str) -> Result<RunMount, ParseError> {
             "source" | "src" => m.source = Some(v),
             "rw" | "readwrite" => m.readwrite = v.is_empty() || v == "true",
             "ro" | "readonly" => m.readwrite = !(v.is_empty() || v == "true"),
-            "sharing" | "mode" | "uid" | "gid" | "required" | "size" | "env" => {}
+            "required" => m.required = v.is_empty() || v == "true",
+            "sharing" | "mode" | "uid" | "gid" | "size" | "env" => {}
             "" => {}
             _ => return Err(error(line, format!("unexpected key '{k}' in '{field}'"))),
         }

@@ -320,6 +320,20 @@ fn parse_request(uri: &Uri) -> Result<Request, EngineError> {
     })
 }
 
+/// The `--secret`s of the secrets header: base64 of a JSON object of ids
+/// to base64 values.
+fn decode_secrets(value: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, EngineError> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bad = |e: String| EngineError::bad_request(format!("the build secrets header: {e}"));
+    let json = b64.decode(value).map_err(|e| bad(e.to_string()))?;
+    let map: BTreeMap<String, String> =
+        serde_json::from_slice(&json).map_err(|e| bad(e.to_string()))?;
+    map.into_iter()
+        .map(|(k, v)| Ok((k, b64.decode(v).map_err(|e| bad(e.to_string()))?)))
+        .collect()
+}
+
 /// Unpacks the uploaded context (or takes the body as a lone Dockerfile)
 /// into `dir`: the Dockerfile's text.
 fn unpack_context(
@@ -474,10 +488,13 @@ fn event_message(event: &Event) -> Value {
 pub async fn build(
     State(engine): State<Arc<Engine>>,
     uri: Uri,
-    _headers: HeaderMap,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response<Body>, EngineError> {
-    let request = parse_request(&uri)?;
+    let mut request = parse_request(&uri)?;
+    if let Some(v) = headers.get(berth_api::BUILD_SECRETS_HEADER) {
+        request.options.secrets = decode_secrets(v.as_bytes())?;
+    }
     let images = engine.image_service().await?;
     let containers = engine.containers().await?;
     let builds = engine.config().data_root.join("builds");
@@ -495,8 +512,9 @@ pub async fn build(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<bytes::Bytes>();
     let events_tx = tx.clone();
     let quiet = request.quiet;
-    let task = tokio::task::spawn_blocking(move || -> Result<(), String> {
+    let task = tokio::task::spawn_blocking(move || -> Result<(), (String, Option<i32>)> {
         let context = scratch.join("context");
+        let exit_code = std::cell::Cell::new(None);
         let result = (|| {
             let (text, name) = unpack_context(reader, &context, &request.dockerfile)?;
             let mut options = request.options;
@@ -523,6 +541,7 @@ pub async fn build(
                 }
             };
             let built = berth_build::build::build(&stores, &host, &parsed, &options, &send)
+                .inspect_err(|e| exit_code.set(e.exit_code))
                 .map_err(|e| match e.line {
                     Some(l) => format!("{name}:{l}: {}", e.message),
                     None => e.message,
@@ -569,17 +588,21 @@ pub async fn build(
             Ok(())
         })();
         let _ = std::fs::remove_dir_all(&scratch);
-        result
+        result.map_err(|m| (m, exit_code.get()))
     });
     tokio::spawn(async move {
-        let message = match task.await {
+        let (message, code) = match task.await {
             Ok(Ok(())) => return,
-            Ok(Err(m)) => m,
-            Err(e) => format!("the build failed: {e}"),
+            Ok(Err(e)) => e,
+            Err(e) => (format!("the build failed: {e}"), None),
         };
-        let _ = tx.send(line(
-            json!({ "errorDetail": { "message": message }, "error": message }),
-        ));
+        // A RUN's exit code becomes the docker CLI's, as the classic
+        // builder reports it.
+        let detail = match code {
+            Some(c) => json!({ "message": message, "code": c }),
+            None => json!({ "message": message }),
+        };
+        let _ = tx.send(line(json!({ "errorDetail": detail, "error": message })));
     });
     Ok(crate::images::api::json_stream_response(rx))
 }

@@ -65,9 +65,54 @@ pub struct BuildArgs {
     /// Check the Dockerfile (build checks) without building.
     #[arg(long)]
     pub check: bool,
+    /// A secret for `RUN --mount=type=secret`: id=ID[,src=FILE|env=VAR].
+    #[arg(long)]
+    pub secret: Vec<String>,
     /// Build context: a directory, or `-` for a tar or a Dockerfile on
     /// standard input.
     pub context: String,
+}
+
+/// The header that carries `--secret`s to the daemon (never the query
+/// string, which servers log).
+const SECRETS_HEADER: &str = berth_api::BUILD_SECRETS_HEADER;
+
+/// `--secret id=ID[,src=FILE|env=VAR]`s as the header's value: base64 of a
+/// JSON object of ids to base64 contents.
+fn secrets_header(specs: &[String]) -> Result<String, String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut map = serde_json::Map::new();
+    for spec in specs {
+        let (mut id, mut src, mut env) = (None, None, None);
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_owned()),
+                Some(("src" | "source", v)) => src = Some(v.to_owned()),
+                Some(("env", v)) => env = Some(v.to_owned()),
+                Some(("type", "file" | "env")) => {}
+                _ => {
+                    return Err(format!(
+                        "--secret {spec}: expected id=ID[,src=FILE|env=VAR]"
+                    ));
+                }
+            }
+        }
+        let id = id.ok_or_else(|| format!("--secret {spec}: an id is required"))?;
+        let value = match (src, env) {
+            (Some(path), _) => {
+                std::fs::read(&path).map_err(|e| format!("--secret {id}: read {path}: {e}"))?
+            }
+            (None, Some(var)) => std::env::var(&var)
+                .map_err(|_| format!("--secret {id}: the environment has no {var}"))?
+                .into_bytes(),
+            (None, None) => std::env::var(&id)
+                .map_err(|_| format!("--secret {id}: give src=FILE or env=VAR"))?
+                .into_bytes(),
+        };
+        map.insert(id, Value::String(b64.encode(value)));
+    }
+    Ok(b64.encode(serde_json::to_vec(&map).expect("JSON serialises")))
 }
 
 /// `--output`, parsed.
@@ -337,8 +382,12 @@ async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
         path.push_str("&berthcheck=1");
     }
     let quiet = args.quiet || args.progress == "quiet";
+    let mut headers = Vec::new();
+    if !args.secret.is_empty() {
+        headers.push((SECRETS_HEADER, secrets_header(&args.secret)?));
+    }
     let response = client
-        .send_bytes(Method::POST, &path, body)
+        .send_tar_with(Method::POST, &path, body, &headers)
         .await
         .map_err(Failure::from)?;
     let mut body = Client::check_status(response)

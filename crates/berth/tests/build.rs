@@ -529,9 +529,97 @@ fn run_cache_mounts_persist_between_builds_and_stay_out_of_the_image() {
     assert_eq!(run(&d, "cm", "cat /count").trim(), "1");
     build(&d, &["-t", "cm", "--no-cache", c]);
     assert_eq!(run(&d, "cm", "cat /count").trim(), "2");
+    // The mount point the RUN needed is not part of the image.
     assert_eq!(
-        run(&d, "cm", "ls -A /cache 2>/dev/null | wc -l").trim(),
-        "0"
+        run(&d, "cm", "test -e /cache && echo there || echo absent"),
+        "absent\n"
+    );
+}
+
+#[test]
+fn secrets_and_stage_mounts_reach_run_but_not_the_image() {
+    let d = daemon();
+    let ctx = tempfile::tempdir().unwrap();
+    let c = ctx.path();
+    write(
+        c,
+        &[
+            ("token.txt", "s3cr3t"),
+            ("keep/a.txt", "a"),
+            ("keep/b.md", "b"),
+            (
+                "Dockerfile",
+                r#"FROM busybox AS tools
+RUN mkdir -p /opt/tools && echo "from the tools stage" > /opt/tools/note
+FROM busybox
+RUN --mount=type=secret,id=token cat /run/secrets/token > /seen-secret
+RUN --mount=type=secret,id=token,target=/etc/app-token,required wc -c < /etc/app-token > /secret-size
+RUN --mount=type=bind,from=tools,source=/opt/tools,target=/mnt/tools cat /mnt/tools/note > /seen-note
+COPY --exclude=*.md keep /kept/
+"#,
+            ),
+        ],
+    );
+    let src = format!("id=token,src={}", c.join("token.txt").display());
+    let dir = c.to_str().unwrap();
+    build(&d, &["-t", "sec", "--secret", &src, dir]);
+    assert_eq!(run(&d, "sec", "cat /seen-secret"), "s3cr3t");
+    assert_eq!(run(&d, "sec", "cat /secret-size").trim(), "6");
+    assert_eq!(run(&d, "sec", "cat /seen-note"), "from the tools stage\n");
+    assert_eq!(run(&d, "sec", "ls /kept"), "a.txt\n");
+    for gone in ["/run/secrets", "/etc/app-token", "/mnt/tools"] {
+        assert_eq!(
+            run(
+                &d,
+                "sec",
+                &format!("test -e {gone} && echo there || echo absent")
+            ),
+            "absent\n",
+            "{gone}"
+        );
+    }
+    // A required secret that was not given fails the build.
+    write(
+        c,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=secret,id=token,required true\n",
+        )],
+    );
+    let out = cli(&d, &["build", "--no-cache", dir]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("secret token not found"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn independent_stages_build_at_the_same_time() {
+    // Each stage waits for a file the other writes in a shared cache mount:
+    // built one after the other, both would time out.
+    let d = daemon();
+    let ctx = tempfile::tempdir().unwrap();
+    let wait = |mine: &str, theirs: &str| {
+        format!(
+            "RUN --mount=type=cache,id=rendezvous,target=/sync touch /sync/{mine} && for i in $(seq 200); do [ -e /sync/{theirs} ] && exit 0; sleep 0.05; done; exit 1"
+        )
+    };
+    write(
+        ctx.path(),
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox AS a\n{}\nFROM busybox AS b\n{}\nFROM busybox\nCOPY --from=a /bin/busybox /a\nCOPY --from=b /bin/busybox /b\n",
+                wait("a", "b"),
+                wait("b", "a")
+            ),
+        )],
+    );
+    build(
+        &d,
+        &["-t", "par", "--no-cache", ctx.path().to_str().unwrap()],
     );
 }
 
