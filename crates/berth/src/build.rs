@@ -8,7 +8,7 @@
 //! BuildKit's plain display from the `berthBuild` records of the stream.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -298,21 +298,62 @@ fn key_values(list: &[String], from_env: bool) -> BTreeMap<String, String> {
     out
 }
 
-/// Draws BuildKit's plain progress from the stream's records.
+/// How progress is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// BuildKit's plain lines: every step's start, output and end.
+    Plain,
+    /// BuildKit's terminal summary: one line per finished step.
+    Tty,
+    /// Nothing but the image ID.
+    Quiet,
+}
+
+/// Draws BuildKit's progress from the stream's records.
 struct Display {
-    plain: bool,
+    mode: Mode,
     cached: std::collections::BTreeSet<u64>,
     started: BTreeMap<u64, Instant>,
+    names: BTreeMap<u64, String>,
     last: u64,
-    out: std::io::Stderr,
+    finished: u64,
+    total: u64,
+    begun: Instant,
 }
 
 impl Display {
+    fn new(mode: Mode) -> Display {
+        if mode == Mode::Tty {
+            eprintln!("[+] Building");
+        }
+        Display {
+            mode,
+            cached: Default::default(),
+            started: BTreeMap::new(),
+            names: BTreeMap::new(),
+            last: 0,
+            finished: 0,
+            total: 0,
+            begun: Instant::now(),
+        }
+    }
+
+    /// A ` => NAME   1.2s` line, the time at column 80.
+    fn summary(name: &str, seconds: f64) -> String {
+        let time = format!("{seconds:.1}s");
+        let room = 80usize.saturating_sub(time.len() + 4);
+        let mut shown: String = name.chars().take(room).collect();
+        while shown.chars().count() < room {
+            shown.push(' ');
+        }
+        format!(" => {shown} {time}")
+    }
+
     fn record(&mut self, r: &Value) {
-        if !self.plain {
+        if self.mode == Mode::Quiet {
             return;
         }
-        let mut out = self.out.lock();
+        let mut out = std::io::stderr().lock();
         if let Some(w) = r.get("warning").and_then(Value::as_str) {
             let _ = writeln!(out, "WARNING: {w}");
             return;
@@ -321,26 +362,76 @@ impl Display {
             return;
         };
         self.last = self.last.max(step);
+        let plain = self.mode == Mode::Plain;
         if let Some(name) = r.get("name").and_then(Value::as_str) {
             let stage = r.get("stage").and_then(Value::as_str).unwrap_or("");
             self.started.insert(step, Instant::now());
-            let _ = writeln!(out, "#{step} {stage} {name}");
+            self.names.insert(step, format!("{stage} {name}"));
+            self.total = r.get("total").and_then(Value::as_u64).unwrap_or(self.total);
+            if plain {
+                let _ = writeln!(out, "#{step} {stage} {name}");
+            }
         } else if let Some(text) = r.get("output").and_then(Value::as_str) {
             let t = self
                 .started
                 .get(&step)
                 .map(|s| s.elapsed().as_secs_f64())
                 .unwrap_or(0.0);
-            for line in text.lines() {
-                let _ = writeln!(out, "#{step} {t:.3} {line}");
+            if plain {
+                for line in text.lines() {
+                    let _ = writeln!(out, "#{step} {t:.3} {line}");
+                }
             }
         } else if r.get("cached").is_some() {
             self.cached.insert(step);
-            let _ = writeln!(out, "#{step} CACHED");
+            self.finished += 1;
+            if plain {
+                let _ = writeln!(out, "#{step} CACHED");
+            } else {
+                let name = self.names.get(&step).cloned().unwrap_or_default();
+                let _ = writeln!(out, "{}", Self::summary(&format!("CACHED {name}"), 0.0));
+            }
         } else if let Some(s) = r.get("done").and_then(Value::as_f64)
             && !self.cached.contains(&step)
         {
-            let _ = writeln!(out, "#{step} DONE {s:.1}s");
+            self.finished += 1;
+            if plain {
+                let _ = writeln!(out, "#{step} DONE {s:.1}s");
+            } else {
+                let name = self.names.get(&step).cloned().unwrap_or_default();
+                let _ = writeln!(out, "{}", Self::summary(&name, s));
+            }
+        }
+    }
+
+    /// The export's lines, after the steps.
+    fn exported(&self, id: &str, tags: &[String]) {
+        let mut err = std::io::stderr().lock();
+        let seconds = self.begun.elapsed().as_secs_f64();
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Plain => {
+                let n = self.last + 1;
+                let _ = writeln!(err, "#{n} exporting to image");
+                let _ = writeln!(err, "#{n} writing image {id} done");
+                for t in tags {
+                    let _ = writeln!(err, "#{n} naming to {t} done");
+                }
+                let _ = writeln!(err, "#{n} DONE {seconds:.1}s");
+            }
+            Mode::Tty => {
+                let _ = writeln!(err, "{}", Self::summary("exporting to image", 0.0));
+                let _ = writeln!(err, "{}", Self::summary(&format!("=> writing image {id}"), 0.0));
+                for t in tags {
+                    let _ = writeln!(err, "{}", Self::summary(&format!("=> naming to {t}"), 0.0));
+                }
+                let _ = writeln!(
+                    err,
+                    "[+] Building {seconds:.1}s ({}/{}) FINISHED",
+                    self.finished,
+                    self.total.max(self.finished)
+                );
+            }
         }
     }
 }
@@ -381,7 +472,20 @@ async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
     if args.check {
         path.push_str("&berthcheck=1");
     }
-    let quiet = args.quiet || args.progress == "quiet";
+    let mode = match args.progress.as_str() {
+        _ if args.quiet => Mode::Quiet,
+        "quiet" => Mode::Quiet,
+        "plain" => Mode::Plain,
+        "tty" => Mode::Tty,
+        "auto" if std::io::stderr().is_terminal() => Mode::Tty,
+        "auto" => Mode::Plain,
+        other => {
+            return Err(failure(format!(
+                "invalid --progress {other:?}: use auto, plain, tty or quiet"
+            )));
+        }
+    };
+    let quiet = mode == Mode::Quiet;
     let mut headers = Vec::new();
     if !args.secret.is_empty() {
         headers.push((SECRETS_HEADER, secrets_header(&args.secret)?));
@@ -394,14 +498,7 @@ async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
         .await
         .map_err(Failure::from)?
         .into_body();
-    let mut display = Display {
-        plain: !quiet,
-        cached: Default::default(),
-        started: BTreeMap::new(),
-        last: 0,
-        out: std::io::stderr(),
-    };
-    let begun = Instant::now();
+    let mut display = Display::new(mode);
     let mut buf = Vec::new();
     let mut id = None;
     let mut tags: Vec<String> = Vec::new();
@@ -448,16 +545,8 @@ async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
     let Some(id) = id else {
         return Err(failure("ERROR: the build ended without an image"));
     };
-    if !quiet {
-        let n = display.last + 1;
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "#{n} exporting to image");
-        let _ = writeln!(err, "#{n} writing image {id} done");
-        for t in &tags {
-            let _ = writeln!(err, "#{n} naming to {t} done");
-        }
-        let _ = writeln!(err, "#{n} DONE {:.1}s", begun.elapsed().as_secs_f64());
-    } else {
+    display.exported(&id, &tags);
+    if quiet {
         println!("{id}");
     }
     if let Some(file) = &args.iidfile {

@@ -135,6 +135,11 @@ fn a_multi_stage_build_runs_caches_and_skips_what_the_target_does_not_need() {
         &["-t", "app:1", "--iidfile", iid2.to_str().unwrap(), ctx_s],
     );
     assert_eq!(again.matches("CACHED").count(), 7, "{again}");
+    // The terminal display: one line per step, then the summary.
+    let tty = build(&d, &["-t", "app:1", "--progress", "tty", ctx_s]);
+    assert!(tty.contains(" => CACHED [builder 5/6] COPY a.txt sub ./"), "{tty}");
+    assert!(tty.contains("FINISHED"), "{tty}");
+    assert!(!tty.contains("#5"), "{tty}");
     assert_eq!(
         std::fs::read_to_string(&iid1).unwrap(),
         std::fs::read_to_string(&iid2).unwrap()
@@ -278,6 +283,10 @@ EOF
 RUN <<EOF
 echo from a heredoc script > /script.txt
 EOF
+RUN <<EOF
+#!/bin/sh -e
+echo "run as $0" > /shebang.txt
+EOF
 "#;
 
 #[test]
@@ -379,6 +388,10 @@ fn copy_and_add_follow_dockers_rules() {
     assert_eq!(
         run(&d, "files", "cat /script.txt"),
         "from a heredoc script\n"
+    );
+    assert_eq!(
+        run(&d, "files", "cat /shebang.txt"),
+        "run as /dev/pipes/EOF\n"
     );
 }
 

@@ -19,19 +19,26 @@ impl Builder<'_> {
     ) -> Result<State, BuildError> {
         let line = ins.line;
         let c = state.container();
+        // `RUN <<EOF` alone whose script starts with `#!`: run as a file
+        // (the kernel reads the interpreter line), as BuildKit does.
+        let script_file = match (command, heredocs.first()) {
+            (Command::Shell(s), Some(h))
+                if heredoc_only(s, &h.name) && h.content.starts_with("#!") =>
+            {
+                Some(h)
+            }
+            _ => None,
+        };
         let args = match command {
+            _ if script_file.is_some() => {
+                vec![format!("/dev/pipes/{}", script_file.expect("some").name)]
+            }
             Command::Exec(v) => v.clone(),
             Command::Shell(s) => {
                 let mut v = state.shell();
                 let script = match heredocs.first() {
                     // `RUN <<EOF` alone: the heredoc is the script.
-                    Some(h)
-                        if s.trim()
-                            .trim_start_matches("<<")
-                            .trim_start_matches('-')
-                            .trim_matches(['"', '\''])
-                            == h.name =>
-                    {
+                    Some(h) if heredoc_only(s, &h.name) => {
                         h.content.clone()
                     }
                     Some(_) => {
@@ -76,6 +83,24 @@ impl Builder<'_> {
         let mut views = Vec::new();
         let secrets_dir = self.stores.dir.join("tmp").join(random_key("secrets"));
         let _secrets = RemoveOnDrop(secrets_dir.clone());
+        if let Some(h) = script_file {
+            std::fs::create_dir_all(&secrets_dir)
+                .map_err(|e| fail(line, format!("create {}: {e}", secrets_dir.display())))?;
+            let file = secrets_dir.join("heredoc");
+            std::fs::write(&file, &h.content)
+                .and_then(|()| {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+                })
+                .map_err(|e| fail(line, format!("write the heredoc: {e}")))?;
+            mount_desc.push(format!("heredoc:{}", h.content));
+            process_mounts.push(ProcessMount {
+                kind: "bind".into(),
+                source: file,
+                destination: format!("/dev/pipes/{}", h.name),
+                readonly: true,
+            });
+        }
         for m in mounts {
             match m.kind.as_str() {
                 "cache" => {
@@ -287,6 +312,16 @@ impl Builder<'_> {
         self.remember(&key, &s);
         Ok(s)
     }
+}
+
+/// Whether the shell form `s` is only the heredoc `name` (`<<EOF`,
+/// `<<-EOF`, `<<"EOF"`).
+fn heredoc_only(s: &str, name: &str) -> bool {
+    s.trim()
+        .trim_start_matches("<<")
+        .trim_start_matches('-')
+        .trim_matches(['"', '\''])
+        == name
 }
 
 /// Removes a directory tree when dropped.
