@@ -421,7 +421,11 @@ impl Display {
             }
             Mode::Tty => {
                 let _ = writeln!(err, "{}", Self::summary("exporting to image", 0.0));
-                let _ = writeln!(err, "{}", Self::summary(&format!("=> writing image {id}"), 0.0));
+                let _ = writeln!(
+                    err,
+                    "{}",
+                    Self::summary(&format!("=> writing image {id}"), 0.0)
+                );
                 for t in tags {
                     let _ = writeln!(err, "{}", Self::summary(&format!("=> naming to {t}"), 0.0));
                 }

@@ -137,7 +137,10 @@ fn a_multi_stage_build_runs_caches_and_skips_what_the_target_does_not_need() {
     assert_eq!(again.matches("CACHED").count(), 7, "{again}");
     // The terminal display: one line per step, then the summary.
     let tty = build(&d, &["-t", "app:1", "--progress", "tty", ctx_s]);
-    assert!(tty.contains(" => CACHED [builder 5/6] COPY a.txt sub ./"), "{tty}");
+    assert!(
+        tty.contains(" => CACHED [builder 5/6] COPY a.txt sub ./"),
+        "{tty}"
+    );
     assert!(tty.contains("FINISHED"), "{tty}");
     assert!(!tty.contains("#5"), "{tty}");
     assert_eq!(
@@ -717,4 +720,57 @@ fn a_daemon_killed_mid_build_leaves_nothing_behind_once_restarted() {
         &[("Dockerfile", "FROM busybox\nRUN echo fine\n")],
     );
     build(&d, &["-t", "after", ctx.path().to_str().unwrap()]);
+}
+
+#[test]
+fn run_layers_record_deletions_and_metadata_adds_no_layer() {
+    let d = daemon();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[(
+            "Dockerfile",
+            "FROM busybox\nARG TARGETARCH\nARG TARGETPLATFORM\nRUN echo $TARGETPLATFORM $TARGETARCH > /arch && mkdir /d && echo x > /d/victim\nENV X=1\nLABEL a=b\nEXPOSE 80\nRUN rm /d/victim\n",
+        )],
+    );
+    build(&d, &["-t", "layers", ctx.path().to_str().unwrap()]);
+    let arch = berth_testkit::oci_arch();
+    assert_eq!(
+        run(&d, "layers", "cat /arch"),
+        format!("linux/{arch} {arch}\n")
+    );
+    assert_eq!(
+        run(&d, "layers", "test -e /d/victim && echo there || echo gone"),
+        "gone\n"
+    );
+    // The base's layer and the RUNs': ENV, LABEL and EXPOSE add none.
+    assert_eq!(inspect(&d, "layers", "{{len .RootFS.Layers}}"), "3");
+}
+
+#[test]
+fn base_images_are_pulled_when_missing_or_when_asked() {
+    let d = daemon();
+    let registry = berth_testkit::registry::RegistryProcess::berth(berth(), &[]);
+    let name = format!("{}/base/busybox:1", registry.addr);
+    check(cli(&d, &["tag", "busybox:latest", &name]));
+    check(cli(&d, &["push", &name]));
+    check(cli(&d, &["rmi", &name]));
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[(
+            "Dockerfile",
+            &format!("FROM {name}\nRUN echo pulled > /p\n"),
+        )],
+    );
+    let c = ctx.path().to_str().unwrap();
+    let first = build(&d, &["-t", "pulled", c]);
+    assert!(first.contains("Pulling from base/busybox"), "{first}");
+    assert_eq!(run(&d, "pulled", "cat /p"), "pulled\n");
+    // Present now: no pull unless --pull.
+    let again = build(&d, &["-t", "pulled", c]);
+    assert!(!again.contains("Pulling from"), "{again}");
+    let forced = build(&d, &["-t", "pulled", "--pull", c]);
+    assert!(forced.contains("Pulling from base/busybox"), "{forced}");
+    assert!(forced.contains("CACHED"), "{forced}");
 }

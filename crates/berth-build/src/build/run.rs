@@ -38,9 +38,7 @@ impl Builder<'_> {
                 let mut v = state.shell();
                 let script = match heredocs.first() {
                     // `RUN <<EOF` alone: the heredoc is the script.
-                    Some(h) if heredoc_only(s, &h.name) => {
-                        h.content.clone()
-                    }
+                    Some(h) if heredoc_only(s, &h.name) => h.content.clone(),
                     Some(_) => {
                         let mut script = s.clone();
                         for h in heredocs {
