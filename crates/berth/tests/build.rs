@@ -434,6 +434,10 @@ fn bad_builds_fail_clearly_and_leave_nothing_behind() {
             &["Dockerfile:2", "circular"],
         ),
         ("", &["no instructions"]),
+        (
+            "FROM busybox AS first\nRUN exit 5\nFROM busybox\nCOPY --from=first /x /y\n",
+            &["Dockerfile:2", "exit code: 5"],
+        ),
     ];
     for (dockerfile, wants) in cases {
         std::fs::write(c.join("Dockerfile"), dockerfile).unwrap();

@@ -335,11 +335,8 @@ impl Slots {
         let mut r = self.results.lock().expect("slots lock");
         loop {
             if let Some(result) = &r[index] {
-                return result.clone().map_err(|_| BuildError {
-                    line: None,
-                    message: format!("stage {index} failed"),
-                    exit_code: None,
-                });
+                // A stage that reads from a failed one fails with its error.
+                return result.clone();
             }
             r = self.ready.wait(r).expect("slots lock");
         }
