@@ -484,6 +484,27 @@ fn event_message(event: &Event) -> Value {
     }
 }
 
+/// `POST /build/prune` (`docker builder prune [-a]`): `all=1` removes
+/// every cache entry, else those whose image no name keeps.
+pub async fn prune(
+    State(engine): State<Arc<Engine>>,
+    uri: Uri,
+) -> Result<Response<Body>, EngineError> {
+    let all = crate::images::api::repeated(uri.query(), "all")
+        .iter()
+        .any(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let images = engine.image_service().await?;
+    let _exclusive = engine.build_gate.clone().write_owned().await;
+    let (ids, freed) = tokio::task::spawn_blocking(move || crate::build_cache::prune(&images, all))
+        .await
+        .map_err(|e| EngineError::internal(e.to_string()))?
+        .map_err(EngineError::internal)?;
+    Ok(crate::images::api::json_response(
+        axum::http::StatusCode::OK,
+        &json!({ "CachesDeleted": ids, "SpaceReclaimed": freed }),
+    ))
+}
+
 /// `POST /build`.
 pub async fn build(
     State(engine): State<Arc<Engine>>,
@@ -512,7 +533,10 @@ pub async fn build(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<bytes::Bytes>();
     let events_tx = tx.clone();
     let quiet = request.quiet;
+    // Held for the whole build: a cache prune waits for it.
+    let shared = engine.build_gate.clone().read_owned().await;
     let task = tokio::task::spawn_blocking(move || -> Result<(), (String, Option<i32>)> {
+        let _shared = shared;
         let context = scratch.join("context");
         let exit_code = std::cell::Cell::new(None);
         let result = (|| {

@@ -12,6 +12,7 @@
 //! stop, kill, restart, pause, rename, remove, prune) and volumes.
 #![deny(missing_docs)]
 
+mod build_cache;
 pub mod builds;
 pub mod containers;
 mod error;
@@ -51,6 +52,8 @@ pub struct Engine {
     images: tokio::sync::OnceCell<Arc<images::ImageService>>,
     /// The containers, opened (and recovered) once.
     containers: tokio::sync::OnceCell<Arc<containers::Containers>>,
+    /// Builds hold it shared, a build cache prune exclusively.
+    build_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -68,6 +71,7 @@ impl Engine {
             config,
             images: tokio::sync::OnceCell::new(),
             containers: tokio::sync::OnceCell::new(),
+            build_gate: Arc::default(),
         })
     }
 
@@ -143,10 +147,7 @@ impl Engine {
                 axum::routing::post(containers::volume_api::nothing_to_prune),
             )
             .route("/build", axum::routing::post(builds::build))
-            .route(
-                "/build/prune",
-                axum::routing::post(containers::volume_api::nothing_to_prune),
-            )
+            .route("/build/prune", axum::routing::post(builds::prune))
             .route("/volumes", get(containers::volume_api::list))
             .route(
                 "/volumes/create",

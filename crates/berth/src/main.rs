@@ -125,6 +125,11 @@ enum Command {
     },
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
+    /// Manage builds.
+    Builder {
+        #[command(subcommand)]
+        command: system::BuilderCommand,
+    },
     /// Manage images.
     Image {
         #[command(subcommand)]
@@ -267,5 +272,6 @@ fn main() -> ExitCode {
         Command::Logout(args) => image::run(root, |ctx| image::logout(ctx, args)),
         Command::Registry { command } => registry::main(command),
         Command::Build(args) => build::main(target, args),
+        Command::Builder { command } => system::main(target, system::Command::Builder(command)),
     }
 }

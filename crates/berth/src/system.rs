@@ -35,6 +35,24 @@ pub struct PruneArgs {
     pub filter: Vec<String>,
 }
 
+/// `builder prune`'s options.
+#[derive(Debug, Args)]
+pub struct BuilderPruneArgs {
+    /// Remove all build cache, not just what no image uses.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `berth builder`.
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove build cache.
+    Prune(BuilderPruneArgs),
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
     /// Show docker disk usage.
@@ -54,6 +72,28 @@ pub enum Command {
     Info(FormatArgs),
     System(SystemCommand),
     Port(OneArgs),
+    Builder(BuilderCommand),
+}
+
+/// `POST /build/prune`: prints what went, returns the bytes freed.
+async fn prune_build_cache(client: &Client, all: bool) -> Result<u64, Failure> {
+    let (_, b) = client
+        .json(
+            Method::POST,
+            &format!("/build/prune?all={}", if all { "1" } else { "0" }),
+            None,
+        )
+        .await?;
+    let ids: Vec<&str> = b["CachesDeleted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !ids.is_empty() {
+        println!("Deleted build cache objects:\n{}\n", ids.join("\n"));
+    }
+    Ok(b["SpaceReclaimed"].as_u64().unwrap_or(0))
 }
 
 pub fn main(target: Target, command: Command) -> ExitCode {
@@ -179,6 +219,13 @@ async fn run(client: &Client, command: Command) -> Result<ExitCode, Failure> {
                 .filter(|v| v["UsageData"]["RefCount"].as_u64().unwrap_or(0) > 0)
                 .collect();
             let v_used: u64 = v_active.iter().map(|v| v_size(v)).sum();
+            let cache = list("BuildCache");
+            let cache_total: u64 = cache.iter().map(|c| size(c, "Size")).sum();
+            let cache_reclaimable: u64 = cache
+                .iter()
+                .filter(|c| c["Shared"] != true)
+                .map(|c| size(c, "Size"))
+                .sum();
             let pct = |part: u64, total: u64| match (part * 100).checked_div(total) {
                 None => "0B".to_owned(),
                 Some(p) => format!("{} ({p}%)", human_size(part)),
@@ -190,7 +237,8 @@ async fn run(client: &Client, command: Command) -> Result<ExitCode, Failure> {
                         "Size": human_size(c_total), "Reclaimable": pct(c_total - c_used, c_total) }),
                 json!({ "Type": "Local Volumes", "TotalCount": volumes.len(), "Active": v_active.len(),
                         "Size": human_size(v_total), "Reclaimable": pct(v_total - v_used, v_total) }),
-                json!({ "Type": "Build Cache", "TotalCount": 0, "Active": 0, "Size": "0B", "Reclaimable": "0B" }),
+                json!({ "Type": "Build Cache", "TotalCount": cache.len(), "Active": 0,
+                        "Size": human_size(cache_total), "Reclaimable": human_size(cache_reclaimable) }),
             ];
             let out = crate::format::print_columns(
                 &Format::parse(a.format.as_deref())?,
@@ -265,10 +313,16 @@ async fn run(client: &Client, command: Command) -> Result<ExitCode, Failure> {
             if !gone.is_empty() {
                 println!("Deleted Images:\n{}\n", gone.join("\n"));
             }
+            reclaimed += prune_build_cache(client, a.all).await?;
             println!("Total reclaimed space: {}", human_size(reclaimed));
             Ok(ExitCode::SUCCESS)
         }
         Command::System(SystemCommand::Events(_)) => unreachable!("handled in main"),
+        Command::Builder(BuilderCommand::Prune(a)) => {
+            let freed = prune_build_cache(client, a.all).await?;
+            println!("Total reclaimed space: {}", human_size(freed));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Port(a) => {
             let (_, c) = client
                 .json(

@@ -778,3 +778,42 @@ fn base_images_are_pulled_when_missing_or_when_asked() {
     assert!(forced.contains("Pulling from base/busybox"), "{forced}");
     assert!(forced.contains("CACHED"), "{forced}");
 }
+
+#[test]
+fn the_build_cache_outlives_rmi_and_builder_prune_reclaims_it() {
+    let d = daemon();
+    let blobs = || {
+        std::fs::read_dir(d.data_root().join("content/blobs/sha256"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    };
+    let before = blobs();
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=cache,target=/c head -c 100000 /dev/urandom > /big && touch /c/x\nENV A=1\n",
+        )],
+    );
+    let c = ctx.path().to_str().unwrap();
+    build(&d, &["-t", "cached", c]);
+    let df = check(cli(
+        &d,
+        &["system", "df", "--format", "{{.Type}} {{.TotalCount}}"],
+    ));
+    assert!(df.contains("Build Cache 2"), "{df}");
+    // rmi leaves the cache: the rebuild needs no RUN.
+    check(cli(&d, &["rmi", "cached"]));
+    let again = build(&d, &["-t", "cached", c]);
+    assert_eq!(again.matches("CACHED").count(), 2, "{again}");
+    check(cli(&d, &["rmi", "cached"]));
+    // Without -a nothing a named image holds goes; with it, everything.
+    let out = check(cli(&d, &["builder", "prune", "-a", "-f"]));
+    assert!(out.contains("Deleted build cache objects"), "{out}");
+    assert!(out.contains("Total reclaimed space"), "{out}");
+    assert_eq!(blobs(), before, "the cache's blobs are gone");
+    assert!(!d.data_root().join("builds/cache-mounts").exists());
+    let fresh = build(&d, &["-t", "cached", c]);
+    assert!(!fresh.contains("CACHED"), "{fresh}");
+}

@@ -245,7 +245,7 @@ pub async fn system_df(State(engine): State<Arc<Engine>>) -> Result<Response<Bod
             "Images": image_list,
             "Containers": containers_json,
             "Volumes": volumes_json,
-            "BuildCache": [],
+            "BuildCache": crate::build_cache::records(&images),
         }))
     })
     .await
@@ -253,14 +253,8 @@ pub async fn system_df(State(engine): State<Arc<Engine>>) -> Result<Response<Bod
     Ok(json_response(StatusCode::OK, &body))
 }
 
-/// `POST /networks/prune` and `POST /build/prune`: berth has no user
-/// networks nor build cache yet, so nothing goes (the docker CLI's
-/// `system prune` asks for both).
-pub async fn nothing_to_prune(uri: axum::http::Uri) -> Response<Body> {
-    let body = if uri.path().starts_with("/build") {
-        json!({ "CachesDeleted": [], "SpaceReclaimed": 0 })
-    } else {
-        json!({ "NetworksDeleted": [] })
-    };
-    json_response(StatusCode::OK, &body)
+/// `POST /networks/prune`: berth has no user networks yet, so nothing
+/// goes (the docker CLI's `system prune` asks).
+pub async fn nothing_to_prune() -> Response<Body> {
+    json_response(StatusCode::OK, &json!({ "NetworksDeleted": [] }))
 }

@@ -182,16 +182,30 @@ impl ImageService {
             .map_err(|e| e.to_string())
     }
 
-    /// Removes the snapshots and blobs no stored image needs any more.
-    pub fn collect_garbage(&self, removed: &Descriptor) -> Result<(), String> {
-        let kept: Vec<Descriptor> = self
-            .images
+    /// What every stored reference names.
+    pub fn targets(&self) -> Vec<Descriptor> {
+        self.images
             .list()
             .into_iter()
             .map(|(_, rec)| rec.target)
-            .collect();
-        berth_image::gc::remove_unreachable(&self.content, [removed], &kept)
+            .collect()
+    }
+
+    /// Removes the snapshots and blobs no stored image needs any more.
+    /// The build cache's images count as kept: only `builder prune`
+    /// drops them.
+    pub fn collect_garbage(&self, removed: &Descriptor) -> Result<(), String> {
+        let kept = self.targets();
+        let mut roots = kept.clone();
+        roots.extend(crate::build_cache::roots(self));
+        berth_image::gc::remove_unreachable(&self.content, [removed], &roots)
             .map_err(|e| e.to_string())?;
+        self.collect_snapshots(&kept)
+    }
+
+    /// Removes the snapshots that none of the images `kept` needs (a
+    /// build unpacks what it needs again).
+    pub fn collect_snapshots(&self, kept: &[Descriptor]) -> Result<(), String> {
         let chains: Vec<Digest> = kept
             .iter()
             .filter_map(|t| self.diff_ids(t).ok())
