@@ -121,6 +121,49 @@ impl Client {
         upgrade: bool,
         headers: &[(&str, String)],
     ) -> Result<Response<Incoming>, ClientError> {
+        let (content_type, bytes) = match body {
+            Some((t, b)) => (Some(t), b),
+            None => (None, Bytes::new()),
+        };
+        self.send_body(method, path, content_type, Full::new(bytes), upgrade, headers)
+            .await
+    }
+
+    /// Sends `body` as it is produced (a build context written while it
+    /// is sent), with extra request headers.
+    pub async fn send_channel(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+        headers: &[(&str, String)],
+    ) -> Result<Response<Incoming>, ClientError> {
+        self.send_body(
+            method,
+            path,
+            Some(content_type),
+            ChannelBody(body),
+            false,
+            headers,
+        )
+        .await
+    }
+
+    async fn send_body<B>(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: B,
+        upgrade: bool,
+        headers: &[(&str, String)],
+    ) -> Result<Response<Incoming>, ClientError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|_| ClientError::Connect(self.socket.clone()))?;
@@ -142,14 +185,10 @@ impl Client {
                 .header(hyper::header::CONNECTION, "Upgrade")
                 .header(hyper::header::UPGRADE, "tcp");
         }
-        let bytes = match body {
-            Some((content_type, b)) => {
-                req = req.header(hyper::header::CONTENT_TYPE, content_type);
-                b
-            }
-            None => Bytes::new(),
-        };
-        let req = req.body(Full::new(bytes)).map_err(transport)?;
+        if let Some(t) = content_type {
+            req = req.header(hyper::header::CONTENT_TYPE, t);
+        }
+        let req = req.body(body).map_err(transport)?;
         sender.send_request(req).await.map_err(transport)
     }
 
@@ -232,5 +271,23 @@ impl Client {
             .await
             .map(TokioIo::new)
             .map_err(transport)
+    }
+}
+
+/// A request body fed by a channel: chunks as a producer makes them, and
+/// the producer's error ends the request.
+struct ChannelBody(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|r| r.map(hyper::body::Frame::data)))
     }
 }

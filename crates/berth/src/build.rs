@@ -169,8 +169,53 @@ fn failure(message: impl Into<String>) -> Failure {
     }
 }
 
-/// The context as a tar, and the Dockerfile's path in it.
-fn context_tar(args: &BuildArgs) -> Result<(Vec<u8>, String), String> {
+/// The context, sent as it is read: chunks for the request body, the
+/// thread producing them, and the Dockerfile's path in the context.
+struct Context {
+    chunks: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    producer: std::thread::JoinHandle<Result<(), String>>,
+    /// The daemon stopped reading (it answered, or failed, first): the
+    /// producer's error is then not the one to show.
+    abandoned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    dockerfile: String,
+}
+
+/// A `Write` that hands what it is given, a megabyte at a time, to the
+/// request body (blocking while the daemon is behind).
+struct ChunkSender {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+    buf: Vec<u8>,
+    abandoned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl Write for ChunkSender {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            self.abandoned
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            std::io::Error::from(std::io::ErrorKind::BrokenPipe)
+        })
+    }
+}
+
+/// Starts sending the context: the directory as a tar (what
+/// `.dockerignore` excludes left out, the Dockerfile and `.dockerignore`
+/// always in), or standard input as it is.
+fn context(args: &BuildArgs) -> Result<Context, String> {
     let mut stdin_dockerfile = None;
     if args.file.as_deref() == Some("-") {
         if args.context == "-" {
@@ -184,13 +229,26 @@ fn context_tar(args: &BuildArgs) -> Result<(Vec<u8>, String), String> {
             .map_err(|e| format!("read the Dockerfile from standard input: {e}"))?;
         stdin_dockerfile = Some(text);
     }
+    let (tx, chunks) = tokio::sync::mpsc::channel(4);
+    let abandoned = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut out = ChunkSender {
+        tx,
+        buf: Vec::with_capacity(CHUNK),
+        abandoned: abandoned.clone(),
+    };
     if args.context == "-" {
-        let mut body = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut body)
-            .map_err(|e| format!("read the context from standard input: {e}"))?;
         let dockerfile = args.file.clone().unwrap_or_else(|| "Dockerfile".into());
-        return Ok((body, dockerfile));
+        let producer = std::thread::spawn(move || {
+            std::io::copy(&mut std::io::stdin().lock(), &mut out)
+                .and_then(|_| out.flush())
+                .map_err(|e| format!("read the context from standard input: {e}"))
+        });
+        return Ok(Context {
+            chunks,
+            producer,
+            abandoned,
+            dockerfile,
+        });
     }
     let dir = PathBuf::from(&args.context);
     if !dir.is_dir() {
@@ -227,24 +285,33 @@ fn context_tar(args: &BuildArgs) -> Result<(Vec<u8>, String), String> {
         .or_else(|_| std::fs::read_to_string(dir.join(".dockerignore")))
         .unwrap_or_default();
     let rules = berth_build::ignore::IgnoreRules::parse(&ignore_text).map_err(|e| e.to_string())?;
-    let mut tar = tar::Builder::new(Vec::new());
-    tar.follow_symlinks(false);
     let always = [dockerfile.clone(), ".dockerignore".to_owned()];
-    add_dir(&mut tar, &dir, "", &rules, &always)?;
-    if let Some((name, text)) = extra {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(text.len() as u64);
-        h.set_mode(0o644);
-        h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, &name, &text[..])
-            .map_err(|e| e.to_string())?;
-    }
-    let body = tar.into_inner().map_err(|e| e.to_string())?;
-    Ok((body, dockerfile))
+    let producer = std::thread::spawn(move || {
+        let mut tar = tar::Builder::new(out);
+        tar.follow_symlinks(false);
+        add_dir(&mut tar, &dir, "", &rules, &always)?;
+        if let Some((name, text)) = extra {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut h, &name, &text[..])
+                .map_err(|e| format!("send the context: {e}"))?;
+        }
+        tar.into_inner()
+            .and_then(|mut out| out.flush())
+            .map_err(|e| format!("send the context: {e}"))
+    });
+    Ok(Context {
+        chunks,
+        producer,
+        abandoned,
+        dockerfile,
+    })
 }
 
 fn add_dir(
-    tar: &mut tar::Builder<Vec<u8>>,
+    tar: &mut tar::Builder<ChunkSender>,
     dir: &Path,
     rel: &str,
     rules: &berth_build::ignore::IgnoreRules,
@@ -442,7 +509,12 @@ impl Display {
 
 async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
     let output = args.output.as_deref().map(parse_output).transpose()?;
-    let (body, dockerfile) = context_tar(&args)?;
+    let Context {
+        chunks,
+        producer,
+        abandoned,
+        dockerfile,
+    } = context(&args)?;
     let mut path = format!("/build?dockerfile={}", q(&dockerfile));
     for t in &args.tags {
         path.push_str(&format!("&t={}", q(t)));
@@ -494,10 +566,21 @@ async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
     if !args.secret.is_empty() {
         headers.push((SECRETS_HEADER, secrets_header(&args.secret)?));
     }
-    let response = client
-        .send_tar_with(Method::POST, &path, body, &headers)
-        .await
-        .map_err(Failure::from)?;
+    let sent = client
+        .send_channel(Method::POST, &path, "application/x-tar", chunks, &headers)
+        .await;
+    // Reading the context failed (an unreadable file): that is the error
+    // to show, not the broken request or stream it caused.
+    let producer_failed = move || match producer.join() {
+        Ok(Err(e)) if !abandoned.load(std::sync::atomic::Ordering::Relaxed) => {
+            Some(failure(format!("ERROR: {e}")))
+        }
+        _ => None,
+    };
+    let response = match sent {
+        Ok(r) => r,
+        Err(e) => return Err(producer_failed().unwrap_or_else(|| Failure::from(e))),
+    };
     let mut body = Client::check_status(response)
         .await
         .map_err(Failure::from)?
@@ -508,8 +591,15 @@ async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
     let mut tags: Vec<String> = Vec::new();
     let mut error = None;
     let mut check: Option<Value> = None;
+    let mut broken = None;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| failure(format!("the build stream broke: {e}")))?;
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                broken = Some(failure(format!("the build stream broke: {e}")));
+                break;
+            }
+        };
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -539,6 +629,12 @@ async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
                 error = Some(e.to_owned());
             }
         }
+    }
+    if let Some(f) = producer_failed() {
+        return Err(f);
+    }
+    if let Some(f) = broken {
+        return Err(f);
     }
     if let Some(c) = check {
         return Ok(print_check(&c));
