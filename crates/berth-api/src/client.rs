@@ -125,8 +125,15 @@ impl Client {
             Some((t, b)) => (Some(t), b),
             None => (None, Bytes::new()),
         };
-        self.send_body(method, path, content_type, Full::new(bytes), upgrade, headers)
-            .await
+        self.send_body(
+            method,
+            path,
+            content_type,
+            Full::new(bytes),
+            upgrade,
+            headers,
+        )
+        .await
     }
 
     /// Sends `body` as it is produced (a build context written while it

@@ -302,11 +302,19 @@ impl Builder<'_> {
             remove_stub(&upper, stub);
         }
         drop(views);
-        let layer = self.store_layer(|w| {
-            berth_image::layer::write_diff(&upper, w, &|p| self.host.engine_made(p))
-        })?;
-        drop(rootfs);
+        // The upper directory, made to hold exactly the layer, becomes the
+        // layer's snapshot as it is: the next step needs no unpacking.
+        let skip = |p: &str| self.host.engine_made(p);
+        berth_image::layer::strip(&upper, &skip)
+            .map_err(|e| fail(line, format!("RUN's changes: {e}")))?;
+        let layer = self.store_layer(|w| berth_image::layer::write_diff(&upper, w, &skip))?;
+        let diff_id = layer.0.clone();
         let s = self.commit(state, Some(layer), c, created_by, false)?;
+        if let Some(chain) = berth_image::snapshot::chain_ids(&s.config.rootfs.diff_ids).pop() {
+            // Failing here costs only an unpack later.
+            let _ = self.stores.snapshots.commit(&rootfs.key, &chain, &diff_id);
+        }
+        drop(rootfs);
         self.remember(&key, &s);
         Ok(s)
     }

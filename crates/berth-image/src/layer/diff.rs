@@ -94,6 +94,37 @@ fn walk<W: Write>(
     Ok(())
 }
 
+/// Removes from the upper directory `upper` what [`write_diff`] leaves
+/// out (the paths `skip` names, and directories that held only those), so
+/// that the directory can serve as the layer's snapshot as it is.
+pub fn strip(upper: &Path, skip: &dyn Fn(&str) -> bool) -> std::io::Result<()> {
+    strip_in(upper, "", skip).map(drop)
+}
+
+/// Strips `dir`: whether it held entries and holds none now.
+fn strip_in(dir: &Path, rel: &str, skip: &dyn Fn(&str) -> bool) -> std::io::Result<bool> {
+    let mut had = false;
+    for e in std::fs::read_dir(dir)?.flatten() {
+        had = true;
+        let path = if rel.is_empty() {
+            e.file_name().to_string_lossy().into_owned()
+        } else {
+            format!("{rel}/{}", e.file_name().to_string_lossy())
+        };
+        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if skip(&path) {
+            if is_dir {
+                std::fs::remove_dir_all(e.path())?;
+            } else {
+                std::fs::remove_file(e.path())?;
+            }
+        } else if is_dir && !opaque(&e.path()) && strip_in(&e.path(), &path, skip)? {
+            std::fs::remove_dir(e.path())?;
+        }
+    }
+    Ok(had && std::fs::read_dir(dir)?.next().is_none())
+}
+
 /// Whether the directory `dir` (at `rel`) holds entries and every one of
 /// them, recursively, is skipped.
 fn only_skipped(dir: &Path, rel: &str, skip: &dyn Fn(&str) -> bool) -> bool {
@@ -138,6 +169,21 @@ mod tests {
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
         assert_eq!(names, vec!["etc", "etc/.wh.gone", "etc/new", "etc/new/f"]);
+    }
+
+    #[test]
+    fn stripping_leaves_what_the_diff_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let upper = dir.path();
+        std::fs::create_dir_all(upper.join("etc")).unwrap();
+        std::fs::write(upper.join("etc/hosts"), "").unwrap();
+        std::fs::create_dir_all(upper.join("made/empty")).unwrap();
+        std::fs::create_dir_all(upper.join("app")).unwrap();
+        std::fs::write(upper.join("app/x"), "x").unwrap();
+        strip(upper, &|p: &str| p == "etc/hosts").unwrap();
+        assert!(!upper.join("etc").exists());
+        assert!(upper.join("made/empty").is_dir());
+        assert!(upper.join("app/x").is_file());
     }
 
     #[test]

@@ -32,7 +32,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
-pub use diff::write_diff;
+pub use diff::{strip, write_diff};
 pub use error::{InvalidEntry, LayerError};
 
 /// The longest entry path (or link target) accepted, in bytes.

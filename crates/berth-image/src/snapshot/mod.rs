@@ -586,6 +586,59 @@ impl Snapshotter {
         self.mounts(key)
     }
 
+    /// Turns the (unmounted) active snapshot `key` into the committed
+    /// snapshot `chain`, whose layer has the diff ID `diff_id`: its upper
+    /// directory becomes the layer's files without a copy (overlay only;
+    /// with the copy driver nothing happens and `false` is returned). The
+    /// caller has made the directory hold exactly the layer (see
+    /// [`crate::layer::strip`]). Another snapshot of the same chain that got
+    /// there first is as good: the active one is then just removed.
+    pub fn commit(
+        &self,
+        key: &str,
+        chain: &Digest,
+        diff_id: &Digest,
+    ) -> Result<bool, SnapshotError> {
+        if self.driver != Driver::Overlay {
+            return Ok(false);
+        }
+        let dir = self.active(key)?;
+        let bytes = fs::read(dir.join("meta.json")).map_err(io_err("read", &dir))?;
+        let active: ActiveMeta = serde_json::from_slice(&bytes).map_err(|e| SnapshotError::Io {
+            op: "parse",
+            path: dir.join("meta.json"),
+            source: io::Error::new(io::ErrorKind::InvalidData, e),
+        })?;
+        if self.has(chain) {
+            self.remove(key)?;
+            return Ok(true);
+        }
+        let work = self.dir.join("tmp").join(tmp_name(chain.hex()));
+        fs::create_dir_all(&work).map_err(io_err("create", &work))?;
+        let staged = Staged {
+            snapshots: self,
+            work,
+            chain: chain.clone(),
+            published: false,
+        };
+        fs::rename(dir.join("fs"), staged.work.join("fs")).map_err(io_err("rename", &dir))?;
+        let meta = CommittedMeta {
+            chain_id: chain.clone(),
+            parent: active.parent,
+            diff_id: diff_id.clone(),
+            size: 0,
+        };
+        let meta_path = staged.work.join("meta.json");
+        berth_sys::fs::atomic_write(
+            &meta_path,
+            &serde_json::to_vec(&meta).expect("meta serialises"),
+        )
+        .map_err(io_err("write", &meta_path))?;
+        staged.publish()?;
+        self.remove(key)?;
+        Ok(true)
+    }
+
     /// How to mount the active snapshot `key`.
     pub fn mounts(&self, key: &str) -> Result<Mount, SnapshotError> {
         let dir = self.active(key)?;
