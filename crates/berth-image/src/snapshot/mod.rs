@@ -490,15 +490,7 @@ impl Snapshotter {
         chain: &Digest,
         parent: Option<&Digest>,
     ) -> Result<Staged<'_>, SnapshotError> {
-        let work = self.dir.join("tmp").join(tmp_name(chain.hex()));
-        fs::create_dir_all(&work).map_err(io_err("create", &work))?;
-        // From here on, dropping the staged layer removes its directory.
-        let staged = Staged {
-            snapshots: self,
-            work,
-            chain: chain.clone(),
-            published: false,
-        };
+        let staged = self.staging(chain)?;
         let fs_dir = staged.work.join("fs");
         let verified = layer.digest == *diff_id;
         let options = ApplyOptions {
@@ -586,6 +578,19 @@ impl Snapshotter {
         self.mounts(key)
     }
 
+    /// A staging directory for the snapshot `chain`; dropping it
+    /// unpublished removes the directory.
+    fn staging(&self, chain: &Digest) -> Result<Staged<'_>, SnapshotError> {
+        let work = self.dir.join("tmp").join(tmp_name(chain.hex()));
+        fs::create_dir_all(&work).map_err(io_err("create", &work))?;
+        Ok(Staged {
+            snapshots: self,
+            work,
+            chain: chain.clone(),
+            published: false,
+        })
+    }
+
     /// Turns the (unmounted) active snapshot `key` into the committed
     /// snapshot `chain`, whose layer has the diff ID `diff_id`: its upper
     /// directory becomes the layer's files without a copy (overlay only;
@@ -613,14 +618,7 @@ impl Snapshotter {
             self.remove(key)?;
             return Ok(true);
         }
-        let work = self.dir.join("tmp").join(tmp_name(chain.hex()));
-        fs::create_dir_all(&work).map_err(io_err("create", &work))?;
-        let staged = Staged {
-            snapshots: self,
-            work,
-            chain: chain.clone(),
-            published: false,
-        };
+        let staged = self.staging(chain)?;
         fs::rename(dir.join("fs"), staged.work.join("fs")).map_err(io_err("rename", &dir))?;
         let meta = CommittedMeta {
             chain_id: chain.clone(),
