@@ -7,9 +7,10 @@
 //! container: the syscalls that reach outside a container (modules, kexec,
 //! reboot, the clock, swap, accounting, keyrings, mount and namespace
 //! changes, tracing other processes, raw I/O ports, BPF, perf, handles by
-//! inode, userfaultfd), each unless the container holds the capability
-//! that Docker's profile allows it with; `clone3` answers ENOSYS so that
-//! libcs fall back to `clone`, as under Docker. It is written as a
+//! inode, userfaultfd, io_uring), each unless the container holds the
+//! capability that Docker's profile allows it with; `clone` may not make
+//! namespaces without CAP_SYS_ADMIN; `clone3` answers ENOSYS so that libcs
+//! fall back to `clone`, as under Docker. It is written as a
 //! deny-list over an allow default, where Docker's is an allow-list: the
 //! effect on the syscalls a container can make is the same for the calls
 //! listed, and a kernel's new syscall is allowed rather than refused.
@@ -39,6 +40,8 @@ const GATED: &[(&str, &[&str])] = &[
             "mount_setattr",
             "lookup_dcookie",
             "fanotify_init",
+            "sethostname",
+            "setdomainname",
             "name_to_handle_at",
             "open_by_handle_at",
             "bpf",
@@ -71,16 +74,9 @@ const GATED: &[(&str, &[&str])] = &[
             "clock_adjtime64",
         ],
     ),
-    (
-        "CAP_SYS_PTRACE",
-        &[
-            "ptrace",
-            "process_vm_readv",
-            "process_vm_writev",
-            "kcmp",
-            "pidfd_getfd",
-        ],
-    ),
+    // ptrace and process_vm_* are allowed as in Docker's profile (kernels
+    // from 4.8 check them against seccomp themselves).
+    ("CAP_SYS_PTRACE", &["kcmp", "pidfd_getfd"]),
     ("CAP_SYS_PACCT", &["acct"]),
     ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
     (
@@ -110,6 +106,23 @@ const DENIED: &[&str] = &[
     "ustat",
     "vm86",
     "vm86old",
+    // Docker's profile leaves io_uring out since 25.0.
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+];
+
+/// clone's namespace flags (CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC,
+/// NEWUSER, NEWPID, NEWNET): Docker's profile lets clone make namespaces
+/// only with CAP_SYS_ADMIN, as unshare.
+const CLONE_NAMESPACE_FLAGS: [u64; 7] = [
+    0x0002_0000,
+    0x0200_0000,
+    0x0400_0000,
+    0x0800_0000,
+    0x1000_0000,
+    0x2000_0000,
+    0x4000_0000,
 ];
 
 /// The default profile for a container with `caps`, as an OCI
@@ -121,13 +134,25 @@ pub fn default_profile(caps: &[String]) -> Value {
             denied.extend_from_slice(calls);
         }
     }
+    let mut rules = vec![
+        json!({ "names": denied, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM }),
+        json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS }),
+    ];
+    if !caps.iter().any(|c| c == "CAP_SYS_ADMIN") {
+        // One rule per flag: rules for a syscall are alternatives, and a
+        // flag set in the first argument (the flags on every architecture
+        // listed) makes its rule match.
+        for flag in CLONE_NAMESPACE_FLAGS {
+            rules.push(json!({
+                "names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM,
+                "args": [{ "index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ" }],
+            }));
+        }
+    }
     json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
-        "syscalls": [
-            { "names": denied, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM },
-            { "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS },
-        ]
+        "syscalls": rules,
     })
 }
 
@@ -305,11 +330,27 @@ mod tests {
         let denied = names(&plain, libc::EPERM as i64);
         assert!(denied.contains(&"mount".to_owned()));
         assert!(denied.contains(&"keyctl".to_owned()));
-        assert!(denied.contains(&"ptrace".to_owned()));
+        assert!(denied.contains(&"io_uring_setup".to_owned()));
+        assert!(denied.contains(&"kcmp".to_owned()));
+        // As Docker's: ptrace is the kernel's to check.
+        assert!(!denied.contains(&"ptrace".to_owned()));
+        // clone may not make namespaces, one rule per flag.
+        let clone_rules: Vec<&Value> = plain["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["names"] == json!(["clone"]))
+            .collect();
+        assert_eq!(clone_rules.len(), 7);
+        assert!(
+            clone_rules
+                .iter()
+                .any(|r| r["args"][0]["value"] == 0x1000_0000)
+        );
         let admin = default_profile(&["CAP_SYS_ADMIN".into()]);
         let denied = names(&admin, libc::EPERM as i64);
         assert!(!denied.contains(&"mount".to_owned()));
-        assert!(denied.contains(&"ptrace".to_owned()));
+        assert!(!denied.contains(&"clone".to_owned()));
         assert_eq!(names(&plain, libc::ENOSYS as i64), vec!["clone3"]);
     }
 

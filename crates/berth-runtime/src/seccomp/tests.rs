@@ -778,3 +778,56 @@ fn docker_like_profile_compiles_and_behaves() {
     });
     assert_eq!(out, Outcome::Exited(0));
 }
+
+#[test]
+fn an_allow_default_denies_clone_flags_rule_by_rule() {
+    // The engine's default profile: allow, with one masked rule per
+    // namespace flag of clone; a clone without those flags goes through.
+    let flags = [
+        0x0002_0000u64,
+        0x0200_0000,
+        0x0400_0000,
+        0x0800_0000,
+        0x1000_0000,
+        0x2000_0000,
+        0x4000_0000,
+    ];
+    let rules: Vec<serde_json::Value> = flags
+        .iter()
+        .map(|f| {
+            json!({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                   "args": [{"index": 0, "value": f, "valueTwo": f, "op": "SCMP_CMP_MASKED_EQ"}]})
+        })
+        .collect();
+    let f = compile(&profile(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+        "syscalls": rules,
+    })))
+    .unwrap();
+    let out = under(&f, || {
+        // SAFETY (whole body): raw clones that either fail or make a child
+        // that exits at once.
+        unsafe {
+            let user = (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong;
+            if errno(libc::syscall(libc::SYS_clone, user, 0, 0, 0, 0)) != libc::EPERM {
+                return 1;
+            }
+            let net = (libc::CLONE_NEWNET | libc::SIGCHLD) as libc::c_ulong;
+            if errno(libc::syscall(libc::SYS_clone, net, 0, 0, 0, 0)) != libc::EPERM {
+                return 2;
+            }
+            let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0);
+            if pid == 0 {
+                libc::_exit(0);
+            }
+            if pid < 0 {
+                return 3;
+            }
+            let mut status = 0;
+            libc::waitpid(pid as i32, &mut status, 0);
+        }
+        0
+    });
+    assert_eq!(out, Outcome::Exited(0));
+}
