@@ -296,6 +296,19 @@ impl CompiledFilter {
     }
 }
 
+/// clone's namespace flags (CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC,
+/// NEWUSER, NEWPID, NEWNET): Docker's profile lets clone make namespaces
+/// only with CAP_SYS_ADMIN, as unshare.
+pub const CLONE_NAMESPACE_FLAGS: [u64; 7] = [
+    0x0002_0000,
+    0x0200_0000,
+    0x0400_0000,
+    0x0800_0000,
+    0x1000_0000,
+    0x2000_0000,
+    0x4000_0000,
+];
+
 /// Compiles the OCI `linux.seccomp` section into a BPF program.
 ///
 /// Call this before forking: libseccomp allocates. The result is installed

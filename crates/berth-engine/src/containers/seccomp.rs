@@ -112,19 +112,6 @@ const DENIED: &[&str] = &[
     "io_uring_register",
 ];
 
-/// clone's namespace flags (CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC,
-/// NEWUSER, NEWPID, NEWNET): Docker's profile lets clone make namespaces
-/// only with CAP_SYS_ADMIN, as unshare.
-const CLONE_NAMESPACE_FLAGS: [u64; 7] = [
-    0x0002_0000,
-    0x0200_0000,
-    0x0400_0000,
-    0x0800_0000,
-    0x1000_0000,
-    0x2000_0000,
-    0x4000_0000,
-];
-
 /// The default profile for a container with `caps`, as an OCI
 /// `linux.seccomp` value.
 pub fn default_profile(caps: &[String]) -> Value {
@@ -142,7 +129,7 @@ pub fn default_profile(caps: &[String]) -> Value {
         // One rule per flag: rules for a syscall are alternatives, and a
         // flag set in the first argument (the flags on every architecture
         // listed) makes its rule match.
-        for flag in CLONE_NAMESPACE_FLAGS {
+        for flag in berth_runtime::seccomp::CLONE_NAMESPACE_FLAGS {
             rules.push(json!({
                 "names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM,
                 "args": [{ "index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ" }],

@@ -783,16 +783,7 @@ fn docker_like_profile_compiles_and_behaves() {
 fn an_allow_default_denies_clone_flags_rule_by_rule() {
     // The engine's default profile: allow, with one masked rule per
     // namespace flag of clone; a clone without those flags goes through.
-    let flags = [
-        0x0002_0000u64,
-        0x0200_0000,
-        0x0400_0000,
-        0x0800_0000,
-        0x1000_0000,
-        0x2000_0000,
-        0x4000_0000,
-    ];
-    let rules: Vec<serde_json::Value> = flags
+    let rules: Vec<serde_json::Value> = CLONE_NAMESPACE_FLAGS
         .iter()
         .map(|f| {
             json!({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
