@@ -23,6 +23,9 @@ fn ping_response(body: &'static str) -> Response<Body> {
         HeaderValue::from_static("no-cache, no-store, must-revalidate"),
     );
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    // The builder behind POST /build is the classic one's API (no BuildKit
+    // session): the docker CLI then builds through it without buildx.
+    headers.insert("builder-version", HeaderValue::from_static("1"));
     response
 }
 

@@ -96,6 +96,24 @@ fn docker_build_with_the_classic_builder_makes_runnable_images() {
         "piped\n"
     );
 
+    // berth's ping says its builder is the classic one: a plain `docker
+    // build` (no DOCKER_BUILDKIT, no buildx) builds through it.
+    if common::engine::berth_only(&d) {
+        let plain = run_with_timeout(
+            Command::new(DOCKER).env_remove("DOCKER_BUILDKIT").args([
+                "-H",
+                &d.host(),
+                "build",
+                "-q",
+                "-f",
+                &file,
+                dir,
+            ]),
+            Duration::from_secs(60),
+        );
+        assert!(ok(&plain).trim().starts_with("sha256:"));
+    }
+
     // A failing RUN fails the build, shows its output, tags nothing.
     std::fs::write(
         c.join("Dockerfile"),
