@@ -737,8 +737,18 @@ fn run_layers_record_deletions_and_metadata_adds_no_layer() {
             "FROM busybox\nARG TARGETARCH\nARG TARGETPLATFORM\nRUN echo $TARGETPLATFORM $TARGETARCH > /arch && mkdir /d && echo x > /d/victim\nENV X=1\nLABEL a=b\nEXPOSE 80\nRUN rm /d/victim\n",
         )],
     );
-    build(&d, &["-t", "layers", ctx.path().to_str().unwrap()]);
     let arch = berth_testkit::oci_arch();
+    let platform = format!("linux/{arch}");
+    build(
+        &d,
+        &[
+            "-t",
+            "layers",
+            "--platform",
+            &platform,
+            ctx.path().to_str().unwrap(),
+        ],
+    );
     assert_eq!(
         run(&d, "layers", "cat /arch"),
         format!("linux/{arch} {arch}\n")
