@@ -594,6 +594,17 @@ pub async fn build(
                 }
                 named.push(t.familiar());
             }
+            // The build checks' findings, for berth build to list after
+            // the build as BuildKit does (no `stream` text: the docker CLI's
+            // classic output stays dockerd's).
+            if !quiet {
+                let report = check_report(&host, &syntax, &parsed, &options, &name);
+                if report["warnings"].as_array().is_some_and(|w| !w.is_empty()) {
+                    let _ = events_tx.send(line(
+                        json!({ "berthBuild": { "checks": report["warnings"] } }),
+                    ));
+                }
+            }
             let id = built.id.to_string();
             let _ = events_tx.send(line(json!({ "aux": { "ID": id } })));
             if quiet {

@@ -591,6 +591,7 @@ async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
     let mut tags: Vec<String> = Vec::new();
     let mut error = None;
     let mut check: Option<Value> = None;
+    let mut findings: Vec<Value> = Vec::new();
     let mut broken = None;
     while let Some(frame) = body.frame().await {
         let frame = match frame {
@@ -621,6 +622,9 @@ async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
                 if let Some(c) = r.get("check") {
                     check = Some(c.clone());
                 }
+                if let Some(w) = r.get("checks").and_then(Value::as_array) {
+                    findings = w.clone();
+                }
             }
             if let Some(i) = v.pointer("/aux/ID").and_then(Value::as_str) {
                 id = Some(i.to_owned());
@@ -646,6 +650,24 @@ async fn build(client: &Client, args: BuildArgs) -> Result<ExitCode, Failure> {
         return Err(failure("ERROR: the build ended without an image"));
     };
     display.exported(&id, &tags);
+    if !findings.is_empty() && !quiet {
+        let mut err = std::io::stderr().lock();
+        let n = findings.len();
+        let _ = writeln!(
+            err,
+            "\n {n} warning{} found:",
+            if n == 1 { "" } else { "s" }
+        );
+        for f in &findings {
+            let _ = writeln!(
+                err,
+                " - {}: {} (line {})",
+                f["rule"].as_str().unwrap_or_default(),
+                f["message"].as_str().unwrap_or_default(),
+                f["line"]
+            );
+        }
+    }
     if quiet {
         println!("{id}");
     }

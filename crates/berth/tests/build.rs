@@ -655,6 +655,10 @@ fn check_reports_dockers_build_checks_without_building() {
         )],
     );
     let c = ctx.path().to_str().unwrap();
+    // A real build lists the findings after it, as BuildKit does.
+    let built = build(&d, &["-t", "linted", c]);
+    assert!(built.contains("warnings found:"), "{built}");
+    assert!(built.contains(" - JSONArgsRecommended: "), "{built}");
     let out = cli(&d, &["build", "--check", "-t", "checked", c]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
