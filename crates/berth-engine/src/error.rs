@@ -31,6 +31,14 @@ impl EngineError {
         }
     }
 
+    /// A state that forbids the request (409).
+    pub fn conflict(message: impl Into<String>) -> EngineError {
+        EngineError {
+            kind: ErrorKind::Conflict,
+            message: message.into(),
+        }
+    }
+
     /// A failure of berth itself (500).
     pub fn internal(message: impl Into<String>) -> EngineError {
         EngineError {
@@ -56,6 +64,28 @@ impl EngineError {
             header::HeaderValue::from_static("application/json"),
         );
         response
+    }
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// For the in-process commands that speak in messages.
+impl From<EngineError> for String {
+    fn from(e: EngineError) -> String {
+        e.message
+    }
+}
+
+/// A message of a lower layer with no class of its own: berth's failure.
+impl From<String> for EngineError {
+    fn from(message: String) -> EngineError {
+        EngineError::internal(message)
     }
 }
 

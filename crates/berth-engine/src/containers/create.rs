@@ -136,14 +136,14 @@ impl Containers {
         let image_name = req.config.image.clone();
         let (image_id, image_config, chain) = tokio::task::spawn_blocking(move || {
             let (_, target) = images.find(&image_name).map_err(|e| {
-                if e.starts_with("No such image") {
+                if e.kind == berth_model::ErrorKind::NotFound {
                     let shown = berth_model::ImageRef::parse(&image_name)
                         .map(|r| crate::images::repository_and_tag(&r))
                         .map(|(repo, tag)| format!("{repo}:{tag}"))
                         .unwrap_or(image_name.clone());
                     EngineError::not_found(format!("No such image: {shown}"))
                 } else {
-                    EngineError::bad_request(e)
+                    e
                 }
             })?;
             let mismatch = |actual: &str| {

@@ -29,20 +29,6 @@ async fn with_images<T: Send + 'static>(
         .unwrap_or_else(|e| Err(EngineError::internal(format!("image worker failed: {e}"))))
 }
 
-/// An error message of the image layer, classed the way Docker answers it.
-fn classify(message: String) -> EngineError {
-    let kind = if message.starts_with("No such image") {
-        ErrorKind::NotFound
-    } else if message.starts_with("conflict:") {
-        ErrorKind::Conflict
-    } else if message.contains("invalid reference format") || message.contains("is ambiguous") {
-        ErrorKind::InvalidArgument
-    } else {
-        ErrorKind::Internal
-    };
-    EngineError { kind, message }
-}
-
 /// `filters` as Docker sends it: `{"dangling":["true"]}` (or the old
 /// `{"dangling":{"true":true}}`).
 pub(crate) fn parse_filters(raw: Option<&String>) -> Result<Vec<(String, String)>, EngineError> {
@@ -193,13 +179,13 @@ pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -
 
 async fn inspect(engine: &Arc<Engine>, name: String) -> Result<Response<Body>, EngineError> {
     let object = with_images(engine, move |images| {
-        let (_, target) = images.find(&name).map_err(classify)?;
-        let id = images.image_id(&target).map_err(classify)?;
+        let (_, target) = images.find(&name)?;
+        let id = images.image_id(&target).map_err(EngineError::internal)?;
         let all = records(images);
         let same: Vec<&super::Image> = all.iter().filter(|i| i.id == id).collect();
         let first = same
             .first()
-            .ok_or_else(|| classify(format!("No such image: {name}")))?;
+            .ok_or_else(|| EngineError::not_found(format!("No such image: {name}")))?;
         Ok(inspect_json(first, &same))
     })
     .await?;
@@ -208,14 +194,14 @@ async fn inspect(engine: &Arc<Engine>, name: String) -> Result<Response<Body>, E
 
 async fn history(engine: &Arc<Engine>, name: String) -> Result<Response<Body>, EngineError> {
     let entries = with_images(engine, move |images| {
-        let (refs, target) = images.find(&name).map_err(classify)?;
-        let (_, manifest) = images.resolve(&target).map_err(classify)?;
+        let (refs, target) = images.find(&name)?;
+        let (_, manifest) = images.resolve(&target).map_err(EngineError::internal)?;
         let config = berth_image::ImageConfig::from_slice(
             &images
                 .read_blob(&manifest.config.digest)
-                .map_err(classify)?,
+                .map_err(EngineError::internal)?,
         )
-        .map_err(|e| classify(e.to_string()))?;
+        .map_err(|e| EngineError::internal(e.to_string()))?;
         let mut layers = manifest.layers.iter();
         let mut out = Vec::new();
         for h in config.history.unwrap_or_default() {
@@ -265,13 +251,13 @@ async fn tag(
         .cloned()
         .unwrap_or_else(|| "latest".into());
     with_images(engine, move |images| {
-        let (_, target) = images.find(&name).map_err(classify)?;
+        let (_, target) = images.find(&name)?;
         let reference = ImageRef::parse(&format!("{repo}:{tag}"))
             .map_err(|e| EngineError::bad_request(format!("invalid reference format: {e}")))?;
         images
             .images
             .put(&reference, target)
-            .map_err(|e| classify(e.to_string()))?;
+            .map_err(|e| EngineError::internal(e.to_string()))?;
         Ok(())
     })
     .await?;
@@ -285,10 +271,7 @@ async fn delete(
     name: String,
     force: bool,
 ) -> Result<Response<Body>, EngineError> {
-    let done = with_images(engine, move |images| {
-        remove(images, &name, force).map_err(classify)
-    })
-    .await?;
+    let done = with_images(engine, move |images| remove(images, &name, force)).await?;
     let body: Vec<Value> = done
         .into_iter()
         .map(|step| match step {
@@ -608,7 +591,7 @@ async fn save_response(
     // Resolve first, so an unknown name is a 404 and not a broken stream.
     let images = tokio::task::spawn_blocking(
         move || -> Result<(Arc<ImageService>, Vec<String>), EngineError> {
-            super::archives::save_set(&service, &names).map_err(classify)?;
+            super::archives::save_set(&service, &names)?;
             Ok((service, names))
         },
     )
@@ -709,7 +692,7 @@ pub async fn prune(
         }
     }
     let (removed, reclaimed) = with_images(&engine, move |images| {
-        super::prune(images, all).map_err(classify)
+        super::prune(images, all).map_err(EngineError::internal)
     })
     .await?;
     let deleted: Vec<Value> = removed

@@ -9,7 +9,10 @@ use super::ImageService;
 
 /// What `save` writes for `names`: each image once, under the names asked
 /// for (by reference: that name; by ID: every tag of the image).
-pub fn save_set(images: &ImageService, names: &[String]) -> Result<Vec<SaveImage>, String> {
+pub fn save_set(
+    images: &ImageService,
+    names: &[String],
+) -> Result<Vec<SaveImage>, crate::EngineError> {
     let mut out: Vec<SaveImage> = Vec::new();
     for name in names {
         let (refs, target) = images.find(name)?;

@@ -255,7 +255,7 @@ impl ImageService {
 
     /// Finds an image by reference, full or short ID, or digest: the
     /// references that name it and its target.
-    pub fn find(&self, name: &str) -> Result<(Vec<ImageRef>, Descriptor), String> {
+    pub fn find(&self, name: &str) -> Result<(Vec<ImageRef>, Descriptor), crate::EngineError> {
         let hex = name.strip_prefix("sha256:").unwrap_or(name);
         let looks_like_id = hex.len() >= 4
             && hex.len() <= 64
@@ -275,9 +275,9 @@ impl ImageService {
             let mut ids: Vec<&Digest> = matches.iter().map(|(_, _, id)| id).collect();
             ids.dedup();
             if ids.len() > 1 {
-                return Err(format!(
+                return Err(crate::EngineError::bad_request(format!(
                     "{name} is ambiguous: it matches several images; give more of the ID"
-                ));
+                )));
             }
             if let Some((_, target, _)) = matches.first() {
                 let target = target.clone();
@@ -285,10 +285,14 @@ impl ImageService {
                 return Ok((refs, target));
             }
         }
-        let reference = ImageRef::parse(name).map_err(|e| e.to_string())?;
+        let reference = ImageRef::parse(name).map_err(|e| {
+            crate::EngineError::bad_request(format!("invalid reference format: {e}"))
+        })?;
         match self.images.get(&reference) {
             Some(record) => Ok((vec![reference], record.target)),
-            None => Err(format!("No such image: {name}")),
+            None => Err(crate::EngineError::not_found(format!(
+                "No such image: {name}"
+            ))),
         }
     }
 }

@@ -239,7 +239,11 @@ pub enum Removed {
 /// Removes `name`: by reference, that reference; by ID, every reference
 /// (which needs `force` when several repositories name it). The image goes
 /// with its last tag.
-pub fn remove(ctx: &ImageService, name: &str, force: bool) -> Result<Vec<Removed>, String> {
+pub fn remove(
+    ctx: &ImageService,
+    name: &str,
+    force: bool,
+) -> Result<Vec<Removed>, crate::EngineError> {
     let mut done = Vec::new();
     let (refs, target) = ctx.find(name)?;
     let id = ctx.image_id(&target)?;
@@ -257,10 +261,10 @@ pub fn remove(ctx: &ImageService, name: &str, force: bool) -> Result<Vec<Removed
                 .collect();
             let tagged = all.iter().filter(|r| r.tag().is_some()).count();
             if tagged > 1 && !force {
-                return Err(format!(
+                return Err(crate::EngineError::conflict(format!(
                     "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
                     &id.hex()[..12]
-                ));
+                )));
             }
             all
         }
@@ -282,16 +286,16 @@ pub fn remove(ctx: &ImageService, name: &str, force: bool) -> Result<Vec<Removed
         && others == 0
     {
         if !force {
-            return Err(format!(
+            return Err(crate::EngineError::conflict(format!(
                 "conflict: unable to remove repository reference \"{name}\" (must force) - container {container} is using its referenced image {}",
                 &id.hex()[..12]
-            ));
+            )));
         }
         if *running {
-            return Err(format!(
+            return Err(crate::EngineError::conflict(format!(
                 "conflict: unable to delete {} (cannot be forced) - image is being used by running container {container}",
                 &id.hex()[..12]
-            ));
+            )));
         }
         let keep = super::untagged(&target)?;
         ctx.images
