@@ -242,7 +242,7 @@ fn stage2(args: InitArgs, chan: &Channel) -> ! {
             process::set_umask_and_cwd(proc_)?;
             process::finalize_identity(proc_, args.seccomp.as_ref())?;
             if wants_init(spec) {
-                reap_as_init(&args.started)?;
+                reap_as_init(&args.started, &argv)?;
             }
             Err(process::exec(&program, &argv, &envp, args.preserve_fds))
         })()
@@ -268,7 +268,7 @@ fn wants_init(spec: &Spec) -> bool {
 /// reaps every orphan, and exits with its status, as `docker run --init`
 /// (tini) does. The started fifo is the child's to close or to write an
 /// exec failure to.
-fn reap_as_init(started: &OwnedFd) -> Result<()> {
+fn reap_as_init(started: &OwnedFd, argv: &[std::ffi::CString]) -> Result<()> {
     use nix::sys::signal::{SigSet, SigmaskHow, Signal};
     let all = SigSet::all();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None)
@@ -282,6 +282,11 @@ fn reap_as_init(started: &OwnedFd) -> Result<()> {
     // SAFETY: closing our copy of the started fifo; the child keeps its own.
     unsafe { libc::close(started.as_raw_fd()) };
     let _ = nix::sys::prctl::set_name(c"berth-init");
+    // As docker-init shows itself: `berth-init -- PROGRAM ARGS` in place of
+    // the command line inherited from the process that made the container.
+    let mut title: Vec<&[u8]> = vec![b"berth-init", b"--"];
+    title.extend(argv.iter().map(|a| a.as_bytes()));
+    set_cmdline(&title);
     loop {
         let sig = match all.wait() {
             Ok(s) => s,
@@ -304,6 +309,46 @@ fn reap_as_init(started: &OwnedFd) -> Result<()> {
             }
         }
     }
+}
+
+/// Rewrites this process's command line (what `/proc/self/cmdline` and
+/// `ps` show) in the memory the kernel reads it from, truncated to the
+/// space the original had; NUL-padded. Without privileges (prctl's
+/// PR_SET_MM needs CAP_SYS_RESOURCE), as setproctitle does.
+fn set_cmdline(parts: &[&[u8]]) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the command name (which may hold spaces): the third
+    // field onwards; arg_start and arg_end are fields 48 and 49.
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (Some(start), Some(end)) = (
+        fields.get(45).and_then(|f| f.parse::<usize>().ok()),
+        fields.get(46).and_then(|f| f.parse::<usize>().ok()),
+    ) else {
+        return;
+    };
+    if end <= start || end - start > 1 << 20 {
+        return;
+    }
+    let len = end - start;
+    let mut buf = vec![0u8; len];
+    let mut at = 0;
+    for part in parts {
+        if at >= len - 1 {
+            break;
+        }
+        let n = part.len().min(len - 1 - at);
+        buf[at..at + n].copy_from_slice(&part[..n]);
+        at += n + 1;
+    }
+    // SAFETY: [arg_start, arg_end) is this process's argument area (on its
+    // initial stack, writable), as the kernel reports it; nothing in this
+    // single-threaded init reads the old arguments any more.
+    unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), start as *mut u8, len) };
 }
 
 fn wait_for_start(fifo: &OwnedFd) -> Result<()> {

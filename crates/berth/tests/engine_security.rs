@@ -193,7 +193,7 @@ fn init_forwards_signals_and_passes_the_exit_code() {
         "busybox",
         "sh",
         "-c",
-        "cat /proc/1/comm; echo $$",
+        "cat /proc/1/comm; echo $$; tr '\\0' ' ' < /proc/1/cmdline; echo",
     ]));
     let lines: Vec<&str> = ps.lines().collect();
     let init = if d.is_berth() {
@@ -203,6 +203,13 @@ fn init_forwards_signals_and_passes_the_exit_code() {
     };
     assert_eq!(lines[0], init, "{ps}");
     assert_ne!(lines[1], "1", "the program is not pid 1 under --init");
+    // Its command line names it and the program, not berth's shim.
+    let cmdline = lines[2].trim_end();
+    assert!(
+        cmdline.starts_with(&format!("/sbin/{init} -- sh -c"))
+            || cmdline.starts_with(&format!("{init} -- sh -c")),
+        "{cmdline}"
+    );
     let out = d.docker(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5));
     // A program that ignores nothing: SIGTERM reaches it through the init.
