@@ -484,6 +484,54 @@ fn event_message(event: &Event) -> Value {
     }
 }
 
+/// Docker's classic text in step order: stages build in parallel, but the
+/// classic builder's output (what the docker CLI prints) tells one step
+/// after the other. A step's lines pass at once while it is the first
+/// unfinished one and wait otherwise, until the steps before it are done.
+#[derive(Default)]
+struct ClassicOrder {
+    /// The first step not done (steps count from 1).
+    next: usize,
+    done: std::collections::BTreeSet<usize>,
+    waiting: BTreeMap<usize, Vec<bytes::Bytes>>,
+}
+
+impl ClassicOrder {
+    /// Takes `text`, `event`'s message: what may be sent now, in order.
+    fn admit(&mut self, event: &Event, text: bytes::Bytes) -> Vec<bytes::Bytes> {
+        self.next = self.next.max(1);
+        let step = match event {
+            Event::Step { step, .. }
+            | Event::Output { step, .. }
+            | Event::Cached { step }
+            | Event::Done { step, .. } => *step,
+            Event::Warning(_) => return vec![text],
+        };
+        let mut out = Vec::new();
+        if step <= self.next {
+            out.push(text);
+        } else {
+            self.waiting.entry(step).or_default().push(text);
+        }
+        if let Event::Done { .. } = event {
+            self.done.insert(step);
+            while self.done.contains(&self.next) {
+                self.next += 1;
+                out.extend(self.waiting.remove(&self.next).unwrap_or_default());
+            }
+        }
+        out
+    }
+
+    /// Whatever still waits (the build ended, perhaps early), in order.
+    fn finish(&mut self) -> Vec<bytes::Bytes> {
+        std::mem::take(&mut self.waiting)
+            .into_values()
+            .flatten()
+            .collect()
+    }
+}
+
 /// `POST /build/prune` (`docker builder prune [-a]`): `all=1` removes
 /// every cache entry, else those whose image no name keeps.
 pub async fn prune(
@@ -559,12 +607,24 @@ pub async fn build(
                 snapshots: &images.snapshots,
                 dir: images.root.join("builds"),
             };
+            let classic = std::sync::Mutex::new(ClassicOrder::default());
             let send = |event: Event| {
-                if !quiet {
-                    let _ = events_tx.send(line(event_message(&event)));
+                if quiet {
+                    return;
+                }
+                // In step order (see ClassicOrder): a message without
+                // `stream` text would print as an empty line in the docker
+                // CLI, so berth's record travels with the text.
+                let text = line(event_message(&event));
+                for out in classic.lock().expect("order lock").admit(&event, text) {
+                    let _ = events_tx.send(out);
                 }
             };
-            let built = berth_build::build::build(&stores, &host, &parsed, &options, &send)
+            let built = berth_build::build::build(&stores, &host, &parsed, &options, &send);
+            for out in classic.lock().expect("order lock").finish() {
+                let _ = events_tx.send(out);
+            }
+            let built = built
                 .inspect_err(|e| exit_code.set(e.exit_code))
                 .map_err(|e| match e.line {
                     Some(l) => format!("{name}:{l}: {}", e.message),
@@ -640,4 +700,39 @@ pub async fn build(
         let _ = tx.send(line(json!({ "errorDetail": detail, "error": message })));
     });
     Ok(crate::images::api::json_stream_response(rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> bytes::Bytes {
+        bytes::Bytes::from(s.to_owned())
+    }
+
+    #[test]
+    fn classic_text_comes_out_in_step_order() {
+        let mut o = ClassicOrder::default();
+        let step = |n: usize| Event::Step {
+            step: n,
+            total: 3,
+            stage: String::new(),
+            name: String::new(),
+        };
+        let done = |n: usize| Event::Done {
+            step: n,
+            seconds: 0.0,
+            image: berth_image::content::sha256_of(b""),
+        };
+        let mut got: Vec<bytes::Bytes> = Vec::new();
+        // Step 2 (another stage) runs while step 1 does.
+        got.extend(o.admit(&step(2), text("s2")));
+        got.extend(o.admit(&step(1), text("s1")));
+        got.extend(o.admit(&done(2), text("d2")));
+        got.extend(o.admit(&Event::Warning("w".into()), text("w")));
+        got.extend(o.admit(&done(1), text("d1")));
+        got.extend(o.admit(&step(3), text("s3")));
+        got.extend(o.finish());
+        assert_eq!(got, ["s1", "w", "d1", "s2", "d2", "s3"].map(text));
+    }
 }

@@ -114,6 +114,26 @@ fn docker_build_with_the_classic_builder_makes_runnable_images() {
         assert!(ok(&plain).trim().starts_with("sha256:"));
     }
 
+    // Stages build in parallel, but the classic output tells one step after
+    // the other.
+    std::fs::write(
+        c.join("stages.Dockerfile"),
+        "FROM busybox:latest AS one\nRUN sleep 0.3 && echo first\nFROM busybox:latest AS two\nRUN echo second\nFROM busybox:latest\nCOPY --from=one /bin/sh /one\nCOPY --from=two /bin/sh /two\n",
+    )
+    .unwrap();
+    let staged = ok(&classic(
+        &d,
+        &["--no-cache", "-f", &format!("{dir}/stages.Dockerfile"), dir],
+    ));
+    let steps: Vec<&str> = staged.lines().filter(|l| l.starts_with("Step ")).collect();
+    let numbers: Vec<usize> = steps
+        .iter()
+        .map(|l| l[5..l.find('/').unwrap()].parse().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=numbers.len()).collect::<Vec<_>>(), "{staged}");
+    let first = staged.find("first").unwrap();
+    assert!(first < staged.find("Step 3/").unwrap(), "{staged}");
+
     // A failing RUN fails the build, shows its output, tags nothing.
     std::fs::write(
         c.join("Dockerfile"),
