@@ -33,6 +33,8 @@ use crate::{Engine, EngineError};
 /// What the engine lends the builder.
 pub struct EngineHost {
     images: Arc<ImageService>,
+    /// The client's credentials by registry (`X-Registry-Config`).
+    credentials: HashMap<String, berth_registry::client::Credentials>,
     exe: PathBuf,
     runtime_root: PathBuf,
     bundles: PathBuf,
@@ -70,8 +72,9 @@ impl Host for EngineHost {
         });
         let images = self.images.clone();
         let platform2 = platform.clone();
+        let credentials = self.credentials.get(parsed.domain()).cloned();
         let task = self.runtime.spawn(async move {
-            crate::images::pull::pull(&images, &parsed, &platform2, None, events).await
+            crate::images::pull::pull(&images, &parsed, &platform2, credentials, events).await
         });
         for line in rx {
             say(&line);
@@ -572,6 +575,7 @@ pub async fn build(
         .map_err(|e| EngineError::internal(format!("create {}: {e}", scratch.display())))?;
     let host = EngineHost {
         images: images.clone(),
+        credentials: crate::images::api::registry_config(&headers)?,
         exe: containers.exe().to_path_buf(),
         runtime_root: containers.runtime_root().to_path_buf(),
         bundles: scratch.join("bundles"),

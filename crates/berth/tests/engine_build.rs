@@ -154,3 +154,59 @@ fn docker_build_with_the_classic_builder_makes_runnable_images() {
             .success()
     );
 }
+
+#[test]
+fn docker_build_pulls_a_private_base_with_the_clients_credentials() {
+    let Some(d) = daemon() else { return };
+    let htpasswd = d.dir().join("htpasswd");
+    if !berth_testkit::registry::write_htpasswd(&htpasswd, "alice", "secret") {
+        eprintln!("skipped: htpasswd (apache2-utils) is not installed");
+        return;
+    }
+    let registry = berth_testkit::registry::RegistryProcess::berth(
+        common::berth(),
+        &["--htpasswd", htpasswd.to_str().unwrap()],
+    );
+    let config = tempfile::tempdir().unwrap();
+    let docker = |args: &[&str]| {
+        run_with_timeout(
+            Command::new(DOCKER)
+                .env("DOCKER_CONFIG", config.path())
+                .env("DOCKER_BUILDKIT", "0")
+                .arg("-H")
+                .arg(d.host())
+                .args(args),
+            Duration::from_secs(60),
+        )
+    };
+    let base = format!("{}/private/base:1", registry.addr);
+    ok(&docker(&[
+        "login",
+        "-u",
+        "alice",
+        "-p",
+        "secret",
+        &registry.addr,
+    ]));
+    ok(&docker(&["tag", "busybox:latest", &base]));
+    ok(&docker(&["push", &base]));
+    ok(&docker(&["rmi", &base]));
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN echo built on a private base > /note\n"),
+    )
+    .unwrap();
+    // The CLI sends its stored credentials (X-Registry-Config): the pull of
+    // the base uses them.
+    ok(&docker(&[
+        "build",
+        "-t",
+        "from-private",
+        ctx.path().to_str().unwrap(),
+    ]));
+    assert_eq!(
+        ok(&d.docker(&["run", "--rm", "from-private", "cat", "/note"])),
+        "built on a private base\n"
+    );
+}

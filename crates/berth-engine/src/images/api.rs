@@ -421,7 +421,6 @@ pub(crate) fn json_stream_response(
 pub fn registry_auth(
     headers: &HeaderMap,
 ) -> Result<Option<berth_registry::client::Credentials>, EngineError> {
-    use base64::Engine as _;
     let Some(value) = headers.get("x-registry-auth").and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
@@ -429,6 +428,47 @@ pub fn registry_auth(
     if value.is_empty() {
         return Ok(None);
     }
+    let auth = decode_json_header(value, "X-Registry-Auth")?;
+    Ok(auth_credentials(&auth))
+}
+
+/// The credentials of an `X-Registry-Config` header (`docker build`'s):
+/// base64 of `{"REGISTRY": {auth config}, ...}`, keyed by registry host
+/// (`https://index.docker.io/v1/` stands for `docker.io`).
+pub fn registry_config(
+    headers: &HeaderMap,
+) -> Result<HashMap<String, berth_registry::client::Credentials>, EngineError> {
+    let Some(value) = headers
+        .get("x-registry-config")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(HashMap::new());
+    };
+    let config = decode_json_header(value, "X-Registry-Config")?;
+    let mut out = HashMap::new();
+    for (key, auth) in config.as_object().into_iter().flatten() {
+        let host = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let host = match host {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io",
+            h => h,
+        };
+        if let Some(c) = auth_credentials(auth) {
+            out.insert(host.to_owned(), c);
+        }
+    }
+    Ok(out)
+}
+
+/// A header of base64 (any of Docker's alphabets) JSON.
+fn decode_json_header(value: &str, name: &str) -> Result<Value, EngineError> {
+    use base64::Engine as _;
     let engines = [
         base64::engine::general_purpose::URL_SAFE,
         base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -438,20 +478,32 @@ pub fn registry_auth(
     let decoded = engines
         .iter()
         .find_map(|e| e.decode(value).ok())
-        .ok_or_else(|| EngineError::bad_request("X-Registry-Auth is not base64"))?;
-    let auth: Value = serde_json::from_slice(&decoded)
-        .map_err(|e| EngineError::bad_request(format!("X-Registry-Auth is not JSON: {e}")))?;
+        .ok_or_else(|| EngineError::bad_request(format!("{name} is not base64")))?;
+    serde_json::from_slice(&decoded)
+        .map_err(|e| EngineError::bad_request(format!("{name} is not JSON: {e}")))
+}
+
+/// An auth config's credentials: `username`/`password`, `identitytoken`,
+/// or `auth` (base64 of `user:password`); none when it holds none.
+fn auth_credentials(auth: &Value) -> Option<berth_registry::client::Credentials> {
+    use base64::Engine as _;
     let field = |k: &str| auth.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    let (username, password, token) =
+    let (mut username, mut password, token) =
         (field("username"), field("password"), field("identitytoken"));
-    if username.is_empty() && token.is_empty() {
-        return Ok(None);
+    if username.is_empty()
+        && let Ok(pair) = base64::engine::general_purpose::STANDARD.decode(field("auth"))
+        && let Some((u, p)) = String::from_utf8_lossy(&pair).split_once(':')
+    {
+        (username, password) = (u.to_owned(), p.to_owned());
     }
-    Ok(Some(berth_registry::client::Credentials {
+    if username.is_empty() && token.is_empty() {
+        return None;
+    }
+    Some(berth_registry::client::Credentials {
         username,
         password,
         identity_token: (!token.is_empty()).then_some(token),
-    }))
+    })
 }
 
 /// `POST /images/{name}/push?tag=TAG`: a push, answered with Docker's JSON
@@ -767,4 +819,32 @@ async fn import(
         axum::http::HeaderValue::from_static("application/json"),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_credentials_are_read_per_registry() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let config = json!({
+            "https://index.docker.io/v1/": { "auth": b64.encode("bob:pw") },
+            "localhost:5000": { "username": "alice", "password": "secret" },
+            "empty.example": {},
+        });
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-registry-config",
+            b64.encode(config.to_string()).parse().unwrap(),
+        );
+        let creds = registry_config(&headers).unwrap();
+        assert_eq!(creds.len(), 2);
+        assert_eq!(creds["docker.io"].username, "bob");
+        assert_eq!(creds["docker.io"].password, "pw");
+        assert_eq!(creds["localhost:5000"].username, "alice");
+        headers.insert("x-registry-config", "%%%".parse().unwrap());
+        assert!(registry_config(&headers).is_err());
+    }
 }
