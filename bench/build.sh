@@ -35,11 +35,8 @@ cleanup() {
 trap cleanup EXIT
 
 # One busybox image, loaded into each engine.
-busybox_rootfs "$work/rootfs"
-tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
 export BERTH_DATA_ROOT="$work/berth-data"
-"$bin" import -c 'CMD ["sh"]' "$work/rootfs.tar" busybox:latest >/dev/null
-"$bin" save -o "$work/busybox.tar" busybox:latest
+busybox_image "$work" "$bin"
 
 mkdir -p "$work/ctx"
 echo "configuration from the context" > "$work/ctx/app.conf"

@@ -38,12 +38,9 @@ cleanup() {
 trap cleanup EXIT
 
 # One busybox image, saved once and loaded into each engine.
-busybox_rootfs "$work/rootfs"
-tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
 export BERTH_DATA_ROOT="$work/berth-data"
 berth=("$bin" -H "unix://$work/berth/berth.sock")
-"$bin" import -c 'CMD ["sh"]' "$work/rootfs.tar" busybox:latest >/dev/null
-"$bin" save -o "$work/busybox.tar" busybox:latest
+busybox_image "$work" "$bin"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { echo "scale=1; $1 / 1000000" | bc; }

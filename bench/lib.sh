@@ -12,3 +12,13 @@ busybox_rootfs() {
 unmount_under() {
     for m in $(awk -v w="$1" '$5 ~ w {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
 }
+
+# busybox_image WORK BERTH: the busybox image, imported as busybox:latest
+# into BERTH's data root (BERTH_DATA_ROOT) and saved to WORK/busybox.tar
+# for the other engines to load.
+busybox_image() {
+    busybox_rootfs "$1/rootfs"
+    tar -C "$1/rootfs" -cf "$1/rootfs.tar" .
+    "$2" import -c 'CMD ["sh"]' "$1/rootfs.tar" busybox:latest >/dev/null
+    "$2" save -o "$1/busybox.tar" busybox:latest
+}

@@ -204,9 +204,10 @@ impl Tree<'_> {
         let Ok(entries) = fs::read_dir(&here) else {
             return;
         };
+        let glob = crate::ignore::ComponentGlob::new(first);
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !crate::ignore::component_match(first, &name) {
+            if !glob.matches(&name) {
                 continue;
             }
             let rel = join(&name);

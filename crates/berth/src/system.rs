@@ -324,13 +324,7 @@ async fn run(client: &Client, command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Port(a) => {
-            let (_, c) = client
-                .json(
-                    Method::GET,
-                    &format!("/containers/{}/json", q(&a.container)),
-                    None,
-                )
-                .await?;
+            let c = crate::container::container_json(client, &a.container).await?;
             for (port, bindings) in c["NetworkSettings"]["Ports"]
                 .as_object()
                 .into_iter()

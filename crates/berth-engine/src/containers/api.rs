@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
 use berth_api::container::CreateRequest;
 use berth_model::ErrorKind;
 use serde_json::{Value, json};
@@ -455,12 +455,10 @@ fn wait(
             }
         }
     };
-    let mut r = Response::new(Body::from_stream(futures_util::stream::once(body)));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
+    Ok(crate::images::api::stream_response(
+        futures_util::stream::once(body),
         HeaderValue::from_static("application/json"),
-    );
-    Ok(r)
+    ))
 }
 
 fn stream_type(tty: bool) -> HeaderValue {
@@ -677,12 +675,10 @@ async fn stats(
             ))
         },
     );
-    let mut r = Response::new(Body::from_stream(body));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
+    Ok(crate::images::api::stream_response(
+        body,
         HeaderValue::from_static("application/json"),
-    );
-    Ok(r)
+    ))
 }
 
 /// `GET /events?since=&until=&filters=`: the kept events from `since`,

@@ -407,11 +407,25 @@ pub(crate) fn json_stream_response(
             .await
             .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
     });
-    let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
+    stream_response(
+        stream,
         axum::http::HeaderValue::from_static("application/json"),
-    );
+    )
+}
+
+/// A response whose body is `stream`, as it produces, of `content_type`.
+pub(crate) fn stream_response<S, E>(
+    stream: S,
+    content_type: axum::http::HeaderValue,
+) -> Response<Body>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut response = Response::new(Body::from_stream(stream));
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, content_type);
     response
 }
 
@@ -688,11 +702,7 @@ pub(crate) fn channel_response(
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
-    let mut response = Response::new(Body::from_stream(stream));
-    response
-        .headers_mut()
-        .insert(axum::http::header::CONTENT_TYPE, content_type);
-    response
+    stream_response(stream, content_type)
 }
 
 /// `POST /images/load`: an archive in the body; Docker's

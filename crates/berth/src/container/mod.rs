@@ -395,6 +395,14 @@ pub fn finish(result: Result<Result<ExitCode, Failure>, String>) -> ExitCode {
     }
 }
 
+/// `GET /containers/NAME/json`: the container's inspect document.
+pub async fn container_json(client: &Client, name: &str) -> Result<Value, ClientError> {
+    client
+        .json(Method::GET, &format!("/containers/{}/json", q(name)), None)
+        .await
+        .map(|(_, v)| v)
+}
+
 /// `s` percent-encoded for a query or path.
 pub fn q(s: &str) -> String {
     berth_registry::wire::percent_encode(s)
@@ -734,13 +742,7 @@ pub fn demux(buf: &mut Vec<u8>) {
 }
 
 async fn logs(client: &Client, args: LogsArgs) -> Result<ExitCode, Failure> {
-    let (_, info) = client
-        .json(
-            Method::GET,
-            &format!("/containers/{}/json", q(&args.container)),
-            None,
-        )
-        .await?;
+    let info = container_json(client, &args.container).await?;
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
     let mut path = format!(
         "/containers/{}/logs?stdout=1&stderr=1&follow={}&timestamps={}&tail={}",
@@ -777,11 +779,8 @@ async fn inspect(client: &Client, args: InspectArgs) -> Result<ExitCode, Failure
     let mut found = Vec::new();
     let mut failed = false;
     for name in &args.containers {
-        match client
-            .json(Method::GET, &format!("/containers/{}/json", q(name)), None)
-            .await
-        {
-            Ok((_, v)) => found.push(v),
+        match container_json(client, name).await {
+            Ok(v) => found.push(v),
             // `inspect` of what is not a container: an image of that name.
             Err(ClientError::Api { status: 404, .. })
                 if let Ok((_, v)) = client

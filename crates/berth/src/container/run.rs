@@ -699,9 +699,7 @@ pub async fn start(client: &Client, args: StartArgs) -> Result<ExitCode, Failure
             .into());
     }
     let name = &args.containers[0];
-    let (_, info) = client
-        .json(Method::GET, &format!("/containers/{}/json", q(name)), None)
-        .await?;
+    let info = crate::container::container_json(client, name).await?;
     let id = info["Id"].as_str().unwrap_or_default().to_owned();
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
     let io = client
@@ -741,13 +739,7 @@ pub async fn start(client: &Client, args: StartArgs) -> Result<ExitCode, Failure
 }
 
 pub async fn attach_command(client: &Client, args: AttachArgs) -> Result<ExitCode, Failure> {
-    let (_, info) = client
-        .json(
-            Method::GET,
-            &format!("/containers/{}/json", q(&args.container)),
-            None,
-        )
-        .await?;
+    let info = crate::container::container_json(client, &args.container).await?;
     if info["State"]["Running"].as_bool() != Some(true) {
         return Err("You cannot attach to a stopped container, start it first"
             .to_owned()
