@@ -39,17 +39,19 @@
 //!   runc keeps libseccomp's default, so berth does too: a container run by
 //!   berth and by runc reacts the same way to a foreign-ABI syscall.
 //!
-//! Not done: runc prepends a stub that makes syscalls newer than every
-//! syscall the profile names fail with `ENOSYS` instead of the default
-//! errno, so that libc falls back to older syscalls. berth does not; a
-//! profile that wants this for a particular syscall (Docker's does for
-//! `clone3`) must say so with an explicit `errnoRet`.
+//! * As runc does, when the default action refuses (anything but allow and
+//!   log), a syscall of the native architecture whose number is above every
+//!   syscall the profile names fails with `ENOSYS`, not the default action:
+//!   a syscall newer than the profile is then one the kernel "lacks", and
+//!   libc falls back to the older call it replaces (`fchmodat2`,
+//!   `clone3`...). The check is a few instructions put before libseccomp's
+//!   program ([`enosys_stub`]).
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use libseccomp::error::SeccompError as LibError;
 use libseccomp::{
@@ -59,6 +61,7 @@ use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
     LinuxSeccompOperator, LinuxSyscall,
 };
+use sha2::{Digest, Sha256};
 
 /// The errno an `SCMP_ACT_ERRNO`/`SCMP_ACT_TRACE` action returns when the
 /// profile gives none (runc's choice).
@@ -323,6 +326,89 @@ pub fn compile(s: &LinuxSeccomp) -> Result<CompiledFilter, SeccompError> {
     })
 }
 
+/// Like [`compile`], but keeps each program under `cache` (a directory of
+/// the runtime's root) and reuses it for the same profile: libseccomp
+/// takes milliseconds for a profile of a few hundred syscalls on three
+/// architectures, which a container start should not pay each time. The
+/// key covers the profile, libseccomp's version and this executable (so an
+/// upgrade of either compiles afresh); an entry carries its own checksum,
+/// and a missing, torn or unreadable one is compiled and written again.
+/// The cache is only an optimisation: failing to write it is not an error.
+pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<CompiledFilter, SeccompError> {
+    let path = cache.join(format!("{}.bpf", cache_key(s)));
+    if let Some(filter) = std::fs::read(&path).ok().and_then(|b| decode_cached(&b)) {
+        return Ok(filter);
+    }
+    let filter = compile(s)?;
+    if std::fs::create_dir_all(cache).is_ok() {
+        let _ = berth_sys::fs::atomic_write(&path, &encode_cached(&filter));
+    }
+    Ok(filter)
+}
+
+/// Where the runtime with state root `root` keeps compiled programs: a
+/// name no container id can have.
+pub fn cache_dir(root: &Path) -> PathBuf {
+    root.join("@seccomp")
+}
+
+/// Bump when the program generated for the same profile changes.
+const CACHE_FORMAT: &str = "berth-seccomp-1";
+
+fn cache_key(s: &LinuxSeccomp) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let mut h = Sha256::new();
+    h.update(CACHE_FORMAT);
+    if let Ok(v) = libseccomp::ScmpVersion::current() {
+        h.update(format!("\0{}.{}.{}", v.major, v.minor, v.micro));
+    }
+    if let Ok(m) = std::fs::metadata("/proc/self/exe") {
+        let id = (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec());
+        h.update(format!("\0{id:?}\0"));
+    }
+    h.update(serde_json::to_vec(s).expect("the profile serialises"));
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `sha256(rest) | flags (native c_ulong) | length u32 LE | unknown names joined by
+/// newlines | program`.
+fn encode_cached(f: &CompiledFilter) -> Vec<u8> {
+    let names = f.unknown.join("\n");
+    let mut rest = Vec::new();
+    rest.extend_from_slice(&f.flags.to_ne_bytes());
+    rest.extend_from_slice(&(names.len() as u32).to_le_bytes());
+    rest.extend_from_slice(names.as_bytes());
+    for i in &f.program {
+        rest.extend_from_slice(&i.code.to_ne_bytes());
+        rest.extend_from_slice(&[i.jt, i.jf]);
+        rest.extend_from_slice(&i.k.to_ne_bytes());
+    }
+    let mut out = Sha256::digest(&rest).to_vec();
+    out.append(&mut rest);
+    out
+}
+
+fn decode_cached(bytes: &[u8]) -> Option<CompiledFilter> {
+    let (sum, rest) = bytes.split_at_checked(32)?;
+    if Sha256::digest(rest).as_slice() != sum {
+        return None;
+    }
+    let (flags, rest) = rest.split_at_checked(size_of::<libc::c_ulong>())?;
+    let (len, rest) = rest.split_at_checked(4)?;
+    let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+    let (names, program) = rest.split_at_checked(len)?;
+    let names = std::str::from_utf8(names).ok()?;
+    Some(CompiledFilter {
+        program: decode_program(program).ok()?,
+        flags: libc::c_ulong::from_ne_bytes(flags.try_into().ok()?),
+        unknown: names
+            .split('\n')
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
+
 /// The profile, checked and translated into libseccomp terms, before any
 /// libseccomp filter exists. Kept separate so tests can look at it.
 #[derive(Debug, Clone, PartialEq)]
@@ -337,6 +423,9 @@ struct Plan {
     rules: Vec<PlannedRule>,
     /// Syscall names libseccomp does not know.
     unknown: Vec<String>,
+    /// The highest native syscall number the profile names, whatever the
+    /// action: the syscalls above it are newer than the profile.
+    newest: Option<u32>,
 }
 
 /// One libseccomp rule.
@@ -382,8 +471,18 @@ fn plan(s: &LinuxSeccomp) -> Result<Plan, SeccompError> {
 
     let mut rules = Vec::new();
     let mut unknown = Vec::new();
+    let mut newest = None;
     for entry in s.syscalls().iter().flatten() {
         plan_entry(entry, default, &mut rules, &mut unknown)?;
+        for name in entry.names() {
+            // Names that exist only on other architectures resolve to
+            // libseccomp's negative pseudo-numbers.
+            if let Ok(nr) = ScmpSyscall::from_name(name).map(i32::from)
+                && let Ok(nr) = u32::try_from(nr)
+            {
+                newest = newest.max(Some(nr));
+            }
+        }
     }
 
     Ok(Plan {
@@ -392,6 +491,7 @@ fn plan(s: &LinuxSeccomp) -> Result<Plan, SeccompError> {
         flags,
         rules,
         unknown,
+        newest,
     })
 }
 
@@ -589,7 +689,72 @@ fn build(plan: &Plan) -> Result<Vec<libc::sock_filter>, SeccompError> {
                 source,
             })?;
     }
-    export(&ctx)
+    let mut program = export(&ctx)?;
+    let refuses = !matches!(default, ScmpAction::Allow | ScmpAction::Log);
+    if let Some(newest) = plan.newest.filter(|_| refuses) {
+        let mut stubbed = enosys_stub(newest);
+        stubbed.append(&mut program);
+        program = stubbed;
+    }
+    if program.len() > BPF_MAXINSNS {
+        return Err(SeccompError::ProgramTooLong {
+            instructions: program.len(),
+        });
+    }
+    Ok(program)
+}
+
+/// The native architecture's `AUDIT_ARCH_*` value (the `arch` field of
+/// `struct seccomp_data`) and whether its syscalls may carry the x32 bit.
+fn native_audit_arch() -> Option<(u32, bool)> {
+    if cfg!(target_arch = "x86_64") {
+        Some((0xC000_003E, true))
+    } else if cfg!(target_arch = "aarch64") {
+        Some((0xC000_00B7, false))
+    } else {
+        None
+    }
+}
+
+/// Instructions that answer `ENOSYS` to a native syscall numbered above
+/// `newest` and otherwise fall through to the next instruction (the start
+/// of libseccomp's program, which loads what it needs itself). Empty where
+/// the native architecture is not known here. x32 syscalls (numbers with
+/// bit 30 set, on the x86_64 audit arch) are left to libseccomp, which
+/// filters them as their own architecture.
+fn enosys_stub(newest: u32) -> Vec<libc::sock_filter> {
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    let Some((arch, x32)) = native_audit_arch() else {
+        return Vec::new();
+    };
+    let insn = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let jump = |op: u32| libc::BPF_JMP | op | libc::BPF_K;
+    // seccomp_data: nr at offset 0, arch at offset 4.
+    let mut tail = vec![insn(load, 0, 0, 0)];
+    if x32 {
+        // Set: skip the comparison and the return.
+        tail.push(insn(jump(libc::BPF_JSET), 2, 0, X32_SYSCALL_BIT));
+    }
+    tail.push(insn(jump(libc::BPF_JGT), 0, 1, newest));
+    tail.push(insn(
+        libc::BPF_RET | libc::BPF_K,
+        0,
+        0,
+        libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+    ));
+    let mut stub = vec![
+        insn(load, 0, 0, 4),
+        // Another architecture: skip the rest of the stub.
+        insn(jump(libc::BPF_JEQ), 0, tail.len() as u8, arch),
+    ];
+    stub.append(&mut tail);
+    stub
 }
 
 /// Exports the filter's BPF program through a memfd (libseccomp 2.5 can only

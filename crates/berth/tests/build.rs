@@ -57,7 +57,7 @@ fn inspect(d: &Daemon, name: &str, format: &str) -> String {
 }
 
 /// What a failed build left: mounts under the data root, writable
-/// snapshots, scratch directories, runtime state.
+/// snapshots, scratch directories, containers' runtime state.
 fn leftovers(d: &Daemon) -> Vec<String> {
     let root = d.data_root();
     let mut out: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
@@ -72,7 +72,14 @@ fn leftovers(d: &Daemon) -> Vec<String> {
         d.exec_root().join("runtime"),
     ] {
         if let Ok(entries) = std::fs::read_dir(&dir) {
-            out.extend(entries.flatten().map(|e| e.path().display().to_string()));
+            // The runtime's cache of compiled seccomp programs stays.
+            let kept = |e: &std::fs::DirEntry| e.file_name() == "@seccomp";
+            out.extend(
+                entries
+                    .flatten()
+                    .filter(|e| !kept(e))
+                    .map(|e| e.path().display().to_string()),
+            );
         }
     }
     out

@@ -145,6 +145,29 @@ fn the_default_seccomp_profile_applies_and_can_be_replaced() {
             "true",
         ]));
     }
+    // What the allow-list lets through: chroot with CAP_SYS_CHROOT (in the
+    // default set), the 32-bit persona, reading the clock's state; and what
+    // it refuses: chroot once the capability is dropped.
+    let out = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "chroot / true && adjtimex >/dev/null && linux32 uname -m",
+    ]));
+    assert_eq!(out.trim(), "i686");
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "SYS_CHROOT",
+        "busybox",
+        "chroot",
+        "/",
+        "true",
+    ]);
+    assert!(!out.status.success());
     // Execs get the container's filter.
     ok(&d.docker(&[
         "run", "-d", "--name", "filtered", "busybox", "sleep", "1000",

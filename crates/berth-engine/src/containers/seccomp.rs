@@ -3,23 +3,134 @@
 //! by the CLI as its contents), or none (`seccomp=unconfined`,
 //! `--privileged`).
 //!
-//! The default profile blocks, with EPERM, what Docker's blocks for a
-//! container: the syscalls that reach outside a container (modules, kexec,
-//! reboot, the clock, swap, accounting, keyrings, mount and namespace
-//! changes, tracing other processes, raw I/O ports, BPF, perf, handles by
-//! inode, userfaultfd, io_uring), each unless the container holds the
-//! capability that Docker's profile allows it with; `clone` may not make
-//! namespaces without CAP_SYS_ADMIN; `clone3` answers ENOSYS so that libcs
-//! fall back to `clone`, as under Docker. It is written as a
-//! deny-list over an allow default, where Docker's is an allow-list: the
-//! effect on the syscalls a container can make is the same for the calls
-//! listed, and a kernel's new syscall is allowed rather than refused.
+//! The default profile is an allow-list, as Docker's is: a syscall not
+//! named below fails with EPERM (and one newer than every syscall named
+//! with ENOSYS, which the runtime arranges, so that libc falls back to the
+//! call it replaces). What a container may call is what Docker's profile
+//! lets it call: the ordinary syscalls of files, memory, processes,
+//! signals, time, sockets and System V IPC; the ones that reach outside a
+//! container (modules, kexec, reboot, setting the clock, swap, accounting,
+//! keyrings, mounts and namespaces, raw I/O ports, BPF, perf, handles by
+//! inode) only with the capability that makes them safe; `clone` without
+//! namespace flags unless the container holds CAP_SYS_ADMIN, and `clone3`
+//! (whose flags are out of a filter's reach) answered with ENOSYS so that
+//! libcs fall back to `clone`; `socket` for every family but AF_VSOCK;
+//! `personality` for the common personas only. io_uring is left out, as
+//! Docker has left it out since 25.0.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// Syscalls blocked unless the container has the capability.
-const GATED: &[(&str, &[&str])] = &[
+/// Files, directories, descriptors and their I/O.
+#[rustfmt::skip]
+const FILES: &[&str] = &[
+    "access", "faccessat", "faccessat2", "chdir", "fchdir", "getcwd", "chmod", "fchmod",
+    "fchmodat", "fchmodat2", "chown", "chown32", "fchown", "fchown32", "fchownat", "lchown",
+    "lchown32", "umask", "open", "openat", "openat2", "creat", "close", "close_range", "dup",
+    "dup2", "dup3", "fcntl", "fcntl64", "flock", "ioctl", "read", "readv", "pread64", "preadv",
+    "preadv2", "write", "writev", "pwrite64", "pwritev", "pwritev2", "lseek", "_llseek",
+    "sendfile", "sendfile64", "splice", "tee", "vmsplice", "copy_file_range", "readahead",
+    "fadvise64", "fadvise64_64", "fallocate", "truncate", "truncate64", "ftruncate", "ftruncate64",
+    "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "stat", "stat64", "lstat",
+    "lstat64", "fstat", "fstat64", "newfstatat", "fstatat64", "statx", "statfs", "statfs64",
+    "fstatfs", "fstatfs64", "getdents", "getdents64", "mkdir", "mkdirat", "mknod", "mknodat",
+    "rmdir", "link", "linkat", "symlink", "symlinkat", "readlink", "readlinkat", "unlink",
+    "unlinkat", "rename", "renameat", "renameat2", "utime", "utimes", "futimesat", "utimensat",
+    "utimensat_time64", "getxattr", "lgetxattr", "fgetxattr", "setxattr", "lsetxattr", "fsetxattr",
+    "listxattr", "llistxattr", "flistxattr", "removexattr", "lremovexattr", "fremovexattr",
+    "inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch", "fanotify_mark",
+    "name_to_handle_at", "cachestat", "pipe", "pipe2",
+];
+
+/// Waiting on descriptors, and the descriptors made for waiting.
+#[rustfmt::skip]
+const EVENTS: &[&str] = &[
+    "select", "_newselect", "pselect6", "pselect6_time64", "poll", "ppoll", "ppoll_time64",
+    "epoll_create", "epoll_create1", "epoll_ctl", "epoll_ctl_old", "epoll_wait", "epoll_wait_old",
+    "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "signalfd", "signalfd4",
+    "timerfd_create", "timerfd_settime", "timerfd_settime64", "timerfd_gettime",
+    "timerfd_gettime64", "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents",
+    "io_pgetevents", "io_pgetevents_time64",
+];
+
+/// Memory of the calling process.
+#[rustfmt::skip]
+const MEMORY: &[&str] = &[
+    "brk", "mmap", "mmap2", "munmap", "mremap", "mprotect", "madvise", "mincore", "msync", "mlock",
+    "mlock2", "mlockall", "munlock", "munlockall", "remap_file_pages", "memfd_create",
+    "memfd_secret", "membarrier", "pkey_alloc", "pkey_free", "pkey_mprotect", "map_shadow_stack",
+    "mseal",
+];
+
+/// Processes, threads, their identities, limits and scheduling.
+#[rustfmt::skip]
+const PROCESSES: &[&str] = &[
+    "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid", "waitpid",
+    "getpid", "getppid", "gettid", "getpgid", "setpgid", "getpgrp", "getsid", "setsid", "getuid",
+    "getuid32", "geteuid", "geteuid32", "getgid", "getgid32", "getegid", "getegid32", "getresuid",
+    "getresuid32", "getresgid", "getresgid32", "getgroups", "getgroups32", "setuid", "setuid32",
+    "setgid", "setgid32", "setreuid", "setreuid32", "setregid", "setregid32", "setresuid",
+    "setresuid32", "setresgid", "setresgid32", "setfsuid", "setfsuid32", "setfsgid", "setfsgid32",
+    "setgroups", "setgroups32", "capget", "capset", "prctl", "seccomp", "landlock_create_ruleset",
+    "landlock_add_rule", "landlock_restrict_self", "getrlimit", "ugetrlimit", "setrlimit",
+    "prlimit64", "getrusage", "getpriority", "setpriority", "ioprio_get", "ioprio_set",
+    "sched_yield", "sched_getaffinity", "sched_setaffinity", "sched_getattr", "sched_setattr",
+    "sched_getparam", "sched_setparam", "sched_getscheduler", "sched_setscheduler",
+    "sched_get_priority_max", "sched_get_priority_min", "sched_rr_get_interval",
+    "sched_rr_get_interval_time64", "getcpu", "set_tid_address", "set_robust_list",
+    "get_robust_list", "rseq", "set_thread_area", "get_thread_area", "futex", "futex_time64",
+    "futex_waitv", "futex_wake", "futex_wait", "futex_requeue", "uname", "sysinfo", "getrandom",
+    "restart_syscall", "pidfd_open", "pidfd_send_signal", "process_mrelease",
+    // Kernels from 4.8 check these against seccomp themselves.
+    "ptrace", "process_vm_readv", "process_vm_writev",
+];
+
+/// Signals, timers and clocks (reading the clock; `adjtimex` and
+/// `clock_adjtime` change it only with CAP_SYS_TIME, which the kernel
+/// checks).
+#[rustfmt::skip]
+const SIGNALS_AND_TIME: &[&str] = &[
+    "kill", "tkill", "tgkill", "rt_sigaction", "rt_sigprocmask", "rt_sigpending", "rt_sigsuspend",
+    "rt_sigtimedwait", "rt_sigtimedwait_time64", "rt_sigqueueinfo", "rt_tgsigqueueinfo",
+    "rt_sigreturn", "sigreturn", "sigprocmask", "sigaltstack", "pause", "alarm", "getitimer",
+    "setitimer", "timer_create", "timer_delete", "timer_settime", "timer_settime64",
+    "timer_gettime", "timer_gettime64", "timer_getoverrun", "time", "times", "gettimeofday",
+    "clock_gettime", "clock_gettime64", "clock_getres", "clock_getres_time64", "clock_nanosleep",
+    "clock_nanosleep_time64", "nanosleep", "adjtimex", "clock_adjtime", "clock_adjtime64",
+];
+
+/// Sockets (`socket` itself has a rule of its own) and System V and POSIX
+/// IPC.
+#[rustfmt::skip]
+const SOCKETS_AND_IPC: &[&str] = &[
+    "socketpair", "socketcall", "bind", "listen", "accept", "accept4", "connect", "getsockname",
+    "getpeername", "getsockopt", "setsockopt", "shutdown", "send", "sendto", "sendmsg", "sendmmsg",
+    "recv", "recvfrom", "recvmsg", "recvmmsg", "recvmmsg_time64", "ipc", "msgget", "msgsnd",
+    "msgrcv", "msgctl", "semget", "semop", "semtimedop", "semtimedop_time64", "semctl", "shmget",
+    "shmat", "shmdt", "shmctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedsend_time64",
+    "mq_timedreceive", "mq_timedreceive_time64", "mq_notify", "mq_getsetattr",
+];
+
+/// Syscalls of one architecture family, by Docker's names for the
+/// architectures.
+const BY_ARCH: &[(&[&str], &[&str])] = &[
+    (&["amd64", "x32"], &["arch_prctl"]),
+    (&["amd64", "x32", "x86"], &["modify_ldt"]),
+    (
+        &["arm", "arm64"],
+        &[
+            "arm_fadvise64_64",
+            "arm_sync_file_range",
+            "sync_file_range2",
+            "breakpoint",
+            "cacheflush",
+            "set_tls",
+        ],
+    ),
+];
+
+/// Syscalls allowed to a container holding the capability.
+const BY_CAPABILITY: &[(&str, &[&str])] = &[
     (
         "CAP_SYS_ADMIN",
         &[
@@ -27,120 +138,134 @@ const GATED: &[(&str, &[&str])] = &[
             "umount",
             "umount2",
             "pivot_root",
-            "setns",
-            "unshare",
-            "quotactl",
-            "quotactl_fd",
+            "mount_setattr",
+            "move_mount",
+            "open_tree",
             "fsopen",
             "fsconfig",
             "fsmount",
             "fspick",
-            "move_mount",
-            "open_tree",
-            "mount_setattr",
-            "lookup_dcookie",
-            "fanotify_init",
+            "setns",
+            "unshare",
+            "clone",
+            "clone3",
+            "quotactl",
+            "quotactl_fd",
             "sethostname",
             "setdomainname",
-            "name_to_handle_at",
-            "open_by_handle_at",
+            "lookup_dcookie",
+            "fanotify_init",
             "bpf",
             "perf_event_open",
+            "syslog",
         ],
     ),
-    ("CAP_SYSLOG", &["syslog"]),
-    ("CAP_SYS_TTY_CONFIG", &["vhangup"]),
+    ("CAP_DAC_READ_SEARCH", &["open_by_handle_at"]),
+    ("CAP_SYS_CHROOT", &["chroot"]),
+    ("CAP_SYS_BOOT", &["reboot"]),
     (
         "CAP_SYS_MODULE",
-        &[
-            "create_module",
-            "delete_module",
-            "finit_module",
-            "init_module",
-            "query_module",
-            "get_kernel_syms",
-        ],
+        &["init_module", "finit_module", "delete_module"],
     ),
-    ("CAP_SYS_BOOT", &["reboot", "kexec_load", "kexec_file_load"]),
+    ("CAP_SYS_PACCT", &["acct"]),
+    (
+        "CAP_SYS_PTRACE",
+        &["kcmp", "pidfd_getfd", "process_madvise"],
+    ),
+    ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
     (
         "CAP_SYS_TIME",
-        &[
-            "settimeofday",
-            "stime",
-            "clock_settime",
-            "clock_settime64",
-            "adjtimex",
-            "clock_adjtime",
-            "clock_adjtime64",
-        ],
+        &["settimeofday", "stime", "clock_settime", "clock_settime64"],
     ),
-    // ptrace and process_vm_* are allowed as in Docker's profile (kernels
-    // from 4.8 check them against seccomp themselves).
-    ("CAP_SYS_PTRACE", &["kcmp", "pidfd_getfd"]),
-    ("CAP_SYS_PACCT", &["acct"]),
-    ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
+    ("CAP_SYS_TTY_CONFIG", &["vhangup"]),
     (
         "CAP_SYS_NICE",
         &[
             "get_mempolicy",
-            "mbind",
             "set_mempolicy",
-            "move_pages",
-            "migrate_pages",
+            "set_mempolicy_home_node",
+            "mbind",
         ],
     ),
+    ("CAP_SYSLOG", &["syslog"]),
+    ("CAP_BPF", &["bpf"]),
+    ("CAP_PERFMON", &["perf_event_open"]),
 ];
 
-/// Syscalls blocked whatever the capabilities (as in Docker's profile).
-const DENIED: &[&str] = &[
-    "add_key",
-    "keyctl",
-    "request_key",
-    "nfsservctl",
-    "swapon",
-    "swapoff",
-    "sysfs",
-    "_sysctl",
-    "uselib",
-    "userfaultfd",
-    "ustat",
-    "vm86",
-    "vm86old",
-    // Docker's profile leaves io_uring out since 25.0.
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-];
+/// The personas `personality` may switch to: Linux, Linux32, and both with
+/// UNAME26; 0xffffffff only queries.
+const PERSONAS: [u64; 5] = [0x0, 0x8, 0x2_0000, 0x2_0008, 0xffff_ffff];
+
+/// The address family `socket` may not open: AF_VSOCK reaches the host.
+const AF_VSOCK: u64 = 40;
 
 /// The default profile for a container with `caps`, as an OCI
 /// `linux.seccomp` value.
 pub fn default_profile(caps: &[String]) -> Value {
-    let mut denied: Vec<&str> = DENIED.to_vec();
-    for (cap, calls) in GATED {
-        if !caps.iter().any(|c| c == cap) {
-            denied.extend_from_slice(calls);
+    let has = |cap: &str| caps.iter().any(|c| c == cap);
+    let mut allowed: Vec<&str> = [
+        FILES,
+        EVENTS,
+        MEMORY,
+        PROCESSES,
+        SIGNALS_AND_TIME,
+        SOCKETS_AND_IPC,
+    ]
+    .concat();
+    for (arches, calls) in BY_ARCH {
+        if arches.iter().any(|a| host_arches().contains(a)) {
+            allowed.extend_from_slice(calls);
+        }
+    }
+    for (cap, calls) in BY_CAPABILITY {
+        if has(cap) {
+            allowed.extend(
+                calls
+                    .iter()
+                    .filter(|c| !allowed.contains(c))
+                    .collect::<Vec<_>>(),
+            );
         }
     }
     let mut rules = vec![
-        json!({ "names": denied, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM }),
-        json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS }),
+        json!({ "names": allowed, "action": "SCMP_ACT_ALLOW" }),
+        json!({ "names": ["socket"], "action": "SCMP_ACT_ALLOW",
+                "args": [{ "index": 0, "value": AF_VSOCK, "op": "SCMP_CMP_NE" }] }),
     ];
-    if !caps.iter().any(|c| c == "CAP_SYS_ADMIN") {
-        // One rule per flag: rules for a syscall are alternatives, and a
-        // flag set in the first argument (the flags on every architecture
-        // listed) makes its rule match.
-        for flag in berth_runtime::seccomp::CLONE_NAMESPACE_FLAGS {
-            rules.push(json!({
-                "names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM,
-                "args": [{ "index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ" }],
-            }));
-        }
+    for persona in PERSONAS {
+        rules.push(
+            json!({ "names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                           "args": [{ "index": 0, "value": persona, "op": "SCMP_CMP_EQ" }] }),
+        );
+    }
+    if !has("CAP_SYS_ADMIN") {
+        let mask = berth_runtime::seccomp::CLONE_NAMESPACE_FLAGS
+            .iter()
+            .fold(0, |m, f| m | f);
+        rules.push(json!({ "names": ["clone"], "action": "SCMP_ACT_ALLOW",
+            "args": [{ "index": 0, "value": mask, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ" }] }));
+        rules.push(
+            json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS }),
+        );
     }
     json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": libc::EPERM,
+        "architectures": host_seccomp_arches(),
         "syscalls": rules,
     })
+}
+
+/// The architectures a container's processes may call the kernel with:
+/// the host's and the 32-bit ones it runs.
+fn host_seccomp_arches() -> &'static [&'static str] {
+    if cfg!(target_arch = "x86_64") {
+        &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    } else if cfg!(target_arch = "aarch64") {
+        &["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+    } else {
+        &[]
+    }
 }
 
 /// Docker's profile format (`moby/profiles/seccomp`).
@@ -295,50 +420,105 @@ pub fn for_container(
 mod tests {
     use super::*;
 
-    fn names(v: &Value, action_errno: i64) -> Vec<String> {
-        v["syscalls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["errnoRet"] == action_errno)
-            .flat_map(|r| {
-                r["names"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|n| n.as_str().unwrap().to_owned())
-            })
+    /// The names the profile allows without conditions.
+    fn allowed(v: &Value) -> Vec<String> {
+        rules(v)
+            .filter(|r| r["action"] == "SCMP_ACT_ALLOW" && r.get("args").is_none())
+            .flat_map(|r| r["names"].as_array().unwrap().clone())
+            .map(|n| n.as_str().unwrap().to_owned())
             .collect()
     }
 
+    fn rules(v: &Value) -> impl Iterator<Item = &Value> {
+        v["syscalls"].as_array().unwrap().iter()
+    }
+
     #[test]
-    fn the_default_profile_follows_the_capabilities() {
-        let plain = default_profile(&["CAP_CHOWN".into()]);
-        let denied = names(&plain, libc::EPERM as i64);
-        assert!(denied.contains(&"mount".to_owned()));
-        assert!(denied.contains(&"keyctl".to_owned()));
-        assert!(denied.contains(&"io_uring_setup".to_owned()));
-        assert!(denied.contains(&"kcmp".to_owned()));
-        // As Docker's: ptrace is the kernel's to check.
-        assert!(!denied.contains(&"ptrace".to_owned()));
-        // clone may not make namespaces, one rule per flag.
-        let clone_rules: Vec<&Value> = plain["syscalls"]
-            .as_array()
-            .unwrap()
-            .iter()
+    fn the_default_profile_is_an_allow_list_that_follows_the_capabilities() {
+        let docker_caps: Vec<String> = ["CAP_CHOWN", "CAP_SYS_CHROOT", "CAP_KILL"]
+            .map(String::from)
+            .to_vec();
+        let plain = default_profile(&docker_caps);
+        assert_eq!(plain["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(plain["defaultErrnoRet"], libc::EPERM);
+        let ok = allowed(&plain);
+        for call in [
+            "read",
+            "openat",
+            "pipe2",
+            "getrandom",
+            "execve",
+            "ptrace",
+            "chroot",
+            "arch_prctl",
+        ] {
+            assert!(ok.iter().any(|c| c == call), "{call}");
+        }
+        for call in [
+            "mount",
+            "keyctl",
+            "io_uring_setup",
+            "kcmp",
+            "reboot",
+            "clone",
+            "acct",
+        ] {
+            assert!(!ok.iter().any(|c| c == call), "{call}");
+        }
+        let mut sorted = ok.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ok.len(), "no name is listed twice");
+        // clone without namespace flags; clone3 is ENOSYS.
+        let clone: Vec<&Value> = rules(&plain)
             .filter(|r| r["names"] == json!(["clone"]))
             .collect();
-        assert_eq!(clone_rules.len(), 7);
+        assert_eq!(clone.len(), 1);
+        assert_eq!(clone[0]["args"][0]["value"], 0x7E02_0000u64);
         assert!(
-            clone_rules
-                .iter()
-                .any(|r| r["args"][0]["value"] == 0x1000_0000)
+            rules(&plain).any(|r| r["names"] == json!(["clone3"]) && r["errnoRet"] == libc::ENOSYS)
         );
+        assert_eq!(
+            rules(&plain)
+                .filter(|r| r["names"] == json!(["personality"]))
+                .count(),
+            5
+        );
+
         let admin = default_profile(&["CAP_SYS_ADMIN".into()]);
-        let denied = names(&admin, libc::EPERM as i64);
-        assert!(!denied.contains(&"mount".to_owned()));
-        assert!(!denied.contains(&"clone".to_owned()));
-        assert_eq!(names(&plain, libc::ENOSYS as i64), vec!["clone3"]);
+        let ok = allowed(&admin);
+        for call in ["mount", "clone", "clone3", "unshare", "setns", "bpf"] {
+            assert!(ok.iter().any(|c| c == call), "{call}");
+        }
+        assert!(!ok.iter().any(|c| c == "chroot"));
+        assert!(!rules(&admin).any(|r| r["names"] == json!(["clone3"])));
+    }
+
+    #[test]
+    fn the_default_profile_compiles_into_a_filter() {
+        let caps = ["CAP_CHOWN", "CAP_SYS_CHROOT"].map(String::from).to_vec();
+        for caps in [caps, vec!["CAP_SYS_ADMIN".to_owned()]] {
+            let v = default_profile(&caps);
+            let oci: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(v).unwrap();
+            let filter = berth_runtime::seccomp::compile(&oci).unwrap();
+            // Only names newer than this machine's libseccomp are left out.
+            for name in filter.unknown_syscalls() {
+                assert!(
+                    [
+                        "cachestat",
+                        "fchmodat2",
+                        "map_shadow_stack",
+                        "futex_wake",
+                        "futex_wait",
+                        "futex_requeue",
+                        "mseal",
+                        "set_mempolicy_home_node"
+                    ]
+                    .contains(&name.as_str()),
+                    "{name}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -123,7 +123,10 @@ pub fn create_from(root: &Path, opts: &CreateOptions, bundle: Bundle) -> Result<
     cgroup.apply(&resources)?;
 
     let seccomp = match linux.seccomp() {
-        Some(s) => Some(crate::seccomp::compile(s)?),
+        Some(s) => Some(crate::seccomp::compile_cached(
+            s,
+            &crate::seccomp::cache_dir(root),
+        )?),
         None => None,
     };
     let console = match &opts.console_socket {

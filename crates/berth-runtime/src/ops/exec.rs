@@ -63,7 +63,10 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32> {
     };
     let spec = c.spec()?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(crate::seccomp::compile(s)?),
+        Some(s) => Some(crate::seccomp::compile_cached(
+            s,
+            &crate::seccomp::cache_dir(root),
+        )?),
         None => None,
     };
     // Open the namespaces now, while the pid is known to be the init.

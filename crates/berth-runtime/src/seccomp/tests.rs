@@ -427,7 +427,8 @@ fn default_errno_with_an_allow_list() {
     let f = compiled(json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "defaultErrnoRet": libc::EACCES,
-        "syscalls": [{"names": ["exit", "exit_group", "getpid"], "action": "SCMP_ACT_ALLOW"}]
+        // openat2 (437 everywhere) makes the older syscalls known ones.
+        "syscalls": [{"names": ["exit", "exit_group", "getpid", "openat2"], "action": "SCMP_ACT_ALLOW"}]
     }));
     let out = under(&f, || {
         // SAFETY: raw syscall without arguments.
@@ -440,6 +441,56 @@ fn default_errno_with_an_allow_list() {
         0
     });
     assert_eq!(out, Outcome::Exited(0));
+}
+
+#[test]
+fn syscalls_newer_than_the_profile_are_enosys() {
+    let f = compiled(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            {"names": ["exit", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::E2BIG}
+        ]
+    }));
+    let newest = [libc::SYS_exit, libc::SYS_exit_group, libc::SYS_getpid]
+        .into_iter()
+        .max()
+        .unwrap();
+    let expect = |nr: libc::c_long| {
+        if nr > newest {
+            libc::ENOSYS
+        } else {
+            libc::EPERM
+        }
+    };
+    let (getppid, mkdirat) = (expect(libc::SYS_getppid), expect(libc::SYS_mkdirat));
+    let out = under(&f, || {
+        // SAFETY: raw syscalls; the numbers above the table do not exist.
+        unsafe {
+            if errno(libc::syscall(libc::SYS_getpid)) != libc::E2BIG {
+                return 1;
+            }
+            if getppid_errno() != getppid || mkdirat_errno() != mkdirat {
+                return 2;
+            }
+            if errno(libc::syscall(1000)) != libc::ENOSYS {
+                return 3;
+            }
+        }
+        0
+    });
+    assert_eq!(out, Outcome::Exited(0));
+    // With an allowing default nothing is stubbed: a listed refusal stays.
+    let f = compiled(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}]
+    }));
+    assert!(f.instructions().len() < 10, "{f:?}");
+    let out = under(&f, || {
+        // SAFETY: as above.
+        unsafe { errno(libc::syscall(1000)) }
+    });
+    assert_eq!(out, Outcome::Exited(libc::ENOSYS));
 }
 
 #[test]
@@ -821,4 +872,47 @@ fn an_allow_default_denies_clone_flags_rule_by_rule() {
         0
     });
     assert_eq!(out, Outcome::Exited(0));
+}
+
+#[test]
+fn compiled_programs_are_cached_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir(dir.path());
+    let p = profile(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "syscalls": [{"names": ["exit_group", "no_such_syscall_berth"], "action": "SCMP_ACT_ALLOW"}]
+    }));
+    let fresh = compile(&p).unwrap();
+    let first = compile_cached(&p, &cache).unwrap();
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1);
+    let file = entries[0].path();
+    let same = |f: &CompiledFilter| {
+        f.flags() == fresh.flags()
+            && f.unknown_syscalls() == fresh.unknown_syscalls()
+            && f.instructions().len() == fresh.instructions().len()
+            && f.instructions()
+                .iter()
+                .zip(fresh.instructions())
+                .all(|(a, b)| (a.code, a.jt, a.jf, a.k) == (b.code, b.jt, b.jf, b.k))
+    };
+    assert!(same(&first));
+    // Read back from the file...
+    let cached = decode_cached(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(same(&cached));
+    assert!(same(&compile_cached(&p, &cache).unwrap()));
+    // ...but not when a byte of it changed: compiled again and rewritten.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    assert!(decode_cached(&bytes).is_none());
+    std::fs::write(&file, &bytes).unwrap();
+    assert!(same(&compile_cached(&p, &cache).unwrap()));
+    assert!(decode_cached(&std::fs::read(&file).unwrap()).is_some());
+    assert!(decode_cached(&bytes[..10]).is_none());
+    // Another profile, another entry.
+    let other = profile(json!({"defaultAction": "SCMP_ACT_ALLOW"}));
+    compile_cached(&other, &cache).unwrap();
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
 }
