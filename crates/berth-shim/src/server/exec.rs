@@ -25,20 +25,32 @@ impl Shim<'_> {
         process: serde_json::Value,
         stdin: bool,
     ) -> Result<(u64, i32), String> {
-        let process: oci_spec::runtime::Process =
-            serde_json::from_value(process).map_err(|e| format!("invalid process: {e}"))?;
-        let tty = process.terminal().unwrap_or(false);
-        let mut opts = berth_runtime::ops::exec::ExecOptions {
-            process,
-            ..Default::default()
-        };
+        // Parsed in the helper (below): oci-spec's code is large and the
+        // loop has no other use for it.
+        let tty = process
+            .get("terminal")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
         let key = self.next_exec;
         self.next_exec += 1;
         let root = &self.config.runtime_root;
         let id = &self.config.id;
         let (pid, stdio) = Stdio::around(tty, stdin, Some(key), |console| {
-            opts.console_socket = console;
-            berth_runtime::ops::exec::exec(root, id, &opts).map_err(|e| e.to_string())
+            // In a child: the exec's work touches code (the runtime's,
+            // libseccomp's) that the shim's loop never needs again, and what
+            // a child touches does not count to the shim. The process
+            // becomes the shim's child when the helper exits (the shim is a
+            // subreaper).
+            super::host::in_child(|| {
+                let process: oci_spec::runtime::Process =
+                    serde_json::from_value(process).map_err(|e| format!("invalid process: {e}"))?;
+                let opts = berth_runtime::ops::exec::ExecOptions {
+                    process,
+                    console_socket: console,
+                    ..Default::default()
+                };
+                berth_runtime::ops::exec::exec(root, id, &opts).map_err(|e| e.to_string())
+            })
         })?;
         let Stdio {
             outputs,

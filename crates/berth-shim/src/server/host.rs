@@ -95,3 +95,34 @@ pub(super) fn shed_file_pages() {
     }
     flush(&mut candidate);
 }
+
+/// Runs `f` in a forked child of the (single-threaded) shim and returns
+/// what it returned; the child's pages, and the code it touched, are its
+/// own and go with it.
+pub(super) fn in_child(f: impl FnOnce() -> Result<i32, String>) -> Result<i32, String> {
+    use std::io::{BufRead, Write};
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: the shim is single-threaded, so the child may run Rust code.
+    match unsafe { nix::unistd::fork() }.map_err(|e| format!("fork: {e}"))? {
+        nix::unistd::ForkResult::Child => {
+            drop(r);
+            let mut answer = serde_json::to_vec(&f()).expect("answers serialise");
+            answer.push(b'\n');
+            let _ = std::fs::File::from(w).write_all(&answer);
+            // SAFETY: ends the child without unwinding into the shim's loop.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(w);
+            // One line, not end of file: the helper's children hold the
+            // pipe until they execute.
+            let mut answer = String::new();
+            let read = std::io::BufReader::new(std::fs::File::from(r)).read_line(&mut answer);
+            while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
+            read.map_err(|e| format!("read the helper's answer: {e}"))?;
+            serde_json::from_str(answer.trim_end())
+                .unwrap_or_else(|_| Err("the shim's helper died before it answered".into()))
+        }
+    }
+}

@@ -43,6 +43,9 @@ const MAX_STDIN_BACKLOG: usize = 1 << 20;
 /// How long after the init's exit the shim waits for its output to drain
 /// (a process outside the container's pid namespace may hold the pipes).
 const DRAIN: Duration = Duration::from_secs(2);
+/// How long the shim waits, quiet, after a request before it drops the
+/// pages the request touched.
+const QUIET_MS: i32 = 100;
 /// How long the shim keeps flushing output to attached clients at the end.
 const FLUSH: Duration = Duration::from_secs(5);
 
@@ -265,7 +268,8 @@ impl<'a> Shim<'a> {
             {
                 break;
             }
-            self.poll_once(&mut buf, 1000);
+            // Woken soon after a request, to drop the pages it touched.
+            self.poll_once(&mut buf, if self.busy { QUIET_MS } else { 1000 });
             self.finish_execs();
         }
         self.finish_execs();
@@ -355,8 +359,8 @@ impl<'a> Shim<'a> {
         // SAFETY: a valid array of pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if n <= 0 {
-            // A quiet second after the start or a request: what that
-            // took (the runtime's start, an exec) is not needed any more.
+            // Quiet after the start or a request: what that took (the
+            // runtime's start, an exec) is not needed any more.
             if n == 0 && self.started && self.busy {
                 self.busy = false;
                 shed_file_pages();
