@@ -35,8 +35,10 @@ pub struct InitArgs<'a> {
     pub rootfs: &'a std::path::Path,
     /// Absolute bundle path.
     pub bundle: &'a std::path::Path,
-    /// The container's cgroups.
+    /// The container's cgroups, which stage 1 joins first.
     pub cgroup: &'a CgroupManager,
+    /// Stage 1 was born in the container's cgroup2 directory.
+    pub born_in_unified: bool,
     /// The exec fifo, opened read-write: init blocks reading it until start.
     pub fifo: OwnedFd,
     /// The started fifo: closed by the exec, or given the reason it failed.
@@ -81,7 +83,7 @@ fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
 /// Stage 1: namespaces, then fork the init.
 pub fn stage1(args: InitArgs, chan: Channel) -> ! {
     child_main(&chan, || {
-        chan.expect("joining its cgroup")?;
+        args.cgroup.join_self(args.born_in_unified)?;
         let namespaces = args
             .spec
             .linux()

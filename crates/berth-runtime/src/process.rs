@@ -314,3 +314,36 @@ fn reset_signals() {
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }
+
+/// Forks the (single-threaded) runtime for a process of the container
+/// whose cgroups are `cgroup`: where the kernel can, the child is born in
+/// the container's cgroup2 directory (`CLONE_INTO_CGROUP`); the second
+/// value says whether it was. The child then joins the rest itself
+/// ([`CgroupManager::join_self`](crate::cgroups::CgroupManager::join_self)).
+///
+/// # Safety
+///
+/// As [`berth_sys::process::fork_into_cgroup`]: the caller is
+/// single-threaded, and the child relies on neither libc's cached thread id
+/// nor `pthread_atfork` handlers.
+pub(crate) unsafe fn fork_for(
+    cgroup: &crate::cgroups::CgroupManager,
+) -> crate::error::Result<(nix::unistd::ForkResult, bool)> {
+    use std::os::fd::AsFd;
+    if let Some(dir) = cgroup.open_unified() {
+        // SAFETY: forwarded to the caller.
+        match unsafe { berth_sys::process::fork_into_cgroup(dir.as_fd()) } {
+            Ok(0) => return Ok((nix::unistd::ForkResult::Child, true)),
+            Ok(pid) => {
+                let child = nix::unistd::Pid::from_raw(pid);
+                return Ok((nix::unistd::ForkResult::Parent { child }, true));
+            }
+            // An older kernel, or a move it refuses: the child tries the
+            // move through cgroup.procs, which reports the error.
+            Err(_) => {}
+        }
+    }
+    // SAFETY: forwarded to the caller.
+    let forked = unsafe { nix::unistd::fork() }.map_err(crate::error::Error::sys("fork"))?;
+    Ok((forked, false))
+}

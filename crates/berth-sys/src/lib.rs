@@ -8,8 +8,10 @@
 //! - [`fs::try_lock_exclusive`]: a non-blocking `flock` that a crashed
 //!   holder never leaves stale.
 //! - [`fd`]: file-descriptor hygiene before handing control to untrusted code.
+//! - [`process::fork_into_cgroup`]: a fork whose child is born in a cgroup.
 #![deny(missing_docs)]
 
 pub mod fd;
 pub mod fs;
+pub mod process;
 pub mod users;

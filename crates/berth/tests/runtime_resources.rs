@@ -170,3 +170,34 @@ fn device_rules_deny_what_the_spec_denies() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_init_and_execs_are_in_the_container_cgroup_in_every_hierarchy() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let id = unique_id("cgjoin");
+    let b = Bundle::from_spec(berth(), &["sleep", "100"]);
+    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let state: Value = serde_json::from_str(&root.ok(&["state", &id])).unwrap();
+    let init = state["pid"].as_i64().unwrap();
+    let pidfile = b.path().join("exec.pid");
+    let pidfile_arg = pidfile.to_str().unwrap();
+    root.ok(&["exec", "-d", "--pid-file", pidfile_arg, &id, "sleep", "100"]);
+    let exec: i64 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+    // Every hierarchy the host has (v1 ones, and the cgroup2 tree of a
+    // hybrid or unified host), from the test's own /proc/self/cgroup.
+    let hierarchies = std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap()
+        .lines()
+        .count();
+    for pid in [init, exec] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let suffix = format!("/berth/{id}");
+        assert_eq!(text.lines().count(), hierarchies, "{text}");
+        for line in text.lines() {
+            assert!(line.ends_with(&suffix), "{pid}: {line}\n{text}");
+        }
+    }
+    root.ok(&["delete", "-f", &id]);
+    assert!(leftover_cgroups(&id).is_empty());
+}

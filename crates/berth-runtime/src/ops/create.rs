@@ -211,9 +211,9 @@ fn spawn_init(
 ) -> Result<i32> {
     let (parent, child) = Channel::pair()?;
     // SAFETY: the runtime is single-threaded; the child only runs
-    // init::stage1, which never returns.
-    let stage1 = match unsafe { nix::unistd::fork() }.map_err(Error::sys("fork"))? {
-        nix::unistd::ForkResult::Child => {
+    // init::stage1, which never returns and uses no pthread locks.
+    let stage1 = match unsafe { crate::process::fork_for(cgroup) }? {
+        (nix::unistd::ForkResult::Child, born_in_unified) => {
             drop(parent);
             init::stage1(
                 InitArgs {
@@ -221,6 +221,7 @@ fn spawn_init(
                     rootfs: &bundle.rootfs,
                     bundle: &bundle.dir,
                     cgroup,
+                    born_in_unified,
                     fifo: fifos.start,
                     started: fifos.started,
                     console,
@@ -232,14 +233,12 @@ fn spawn_init(
                 child,
             )
         }
-        nix::unistd::ForkResult::Parent { child: pid } => pid,
+        (nix::unistd::ForkResult::Parent { child: pid }, _) => pid,
     };
     drop(child);
     drop(fifos);
     drop(console);
     undo.pids.push(stage1.as_raw());
-    cgroup.add_task(stage1.as_raw())?;
-    parent.send(&Msg::Go)?;
     let mut init_pid = 0;
     // Stage 1 sends the init's pid and the init everything after: two
     // processes on one channel, so under load the init's first message can

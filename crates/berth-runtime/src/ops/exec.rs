@@ -89,11 +89,14 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32> {
         });
     }
     let (parent, child) = Channel::pair()?;
-    // SAFETY: the runtime is single-threaded and the child never returns.
-    let stage1 = match unsafe { nix::unistd::fork() }.map_err(Error::sys("fork"))? {
-        nix::unistd::ForkResult::Child => {
+    let cgroup = &c.saved.cgroup;
+    // SAFETY: the runtime is single-threaded and the child never returns
+    // and uses no pthread locks.
+    let stage1 = match unsafe { crate::process::fork_for(cgroup) }? {
+        (nix::unistd::ForkResult::Child, born_in_unified) => {
             drop(parent);
             exec_stage1(
+                (cgroup, born_in_unified),
                 &opts.process,
                 nsfds,
                 console,
@@ -102,21 +105,11 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32> {
                 child,
             )
         }
-        nix::unistd::ForkResult::Parent { child: pid } => pid,
+        (nix::unistd::ForkResult::Parent { child: pid }, _) => pid,
     };
     drop(child);
     drop(nsfds);
     drop(console);
-    let fail = |e: Error| {
-        let _ = nix::sys::signal::kill(stage1, nix::sys::signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(stage1, None);
-        e
-    };
-    c.saved
-        .cgroup
-        .add_task(stage1.as_raw())
-        .map_err(|e| fail(e.into()))?;
-    parent.send(&Msg::Go).map_err(fail)?;
     let mut pid = 0;
     let mut ready = false;
     // Stage 1 sends the pid and the process itself Ready: two processes on
@@ -156,6 +149,7 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32> {
 }
 
 fn exec_stage1(
+    (cgroup, born_in_unified): (&crate::cgroups::CgroupManager, bool),
     process: &Process,
     nsfds: Vec<(CloneFlags, OwnedFd)>,
     console: Option<OwnedFd>,
@@ -164,7 +158,7 @@ fn exec_stage1(
     chan: Channel,
 ) -> ! {
     child_main(&chan, || {
-        chan.expect("joining the cgroup")?;
+        cgroup.join_self(born_in_unified)?;
         for (flag, fd) in &nsfds {
             nix::sched::setns(fd, *flag).map_err(Error::sys(format!("join namespace {flag:?}")))?;
         }
