@@ -97,11 +97,12 @@ impl Container {
         Ok(Container { dir, saved })
     }
 
-    /// Writes the state atomically.
+    /// Writes the state atomically. Not fsynced, as runc's is not: it
+    /// describes processes, which a host crash ends, and lives under /run.
     pub fn save(&self) -> Result<()> {
         let path = self.dir.join("state.json");
         let data = serde_json::to_vec(&self.saved).expect("state serialises");
-        berth_sys::fs::atomic_write(&path, &data).map_err(Error::io("write", path))
+        berth_sys::fs::replace_file(&path, &data, 0o600).map_err(Error::io("write", path))
     }
 
     /// The spec this container was created from.

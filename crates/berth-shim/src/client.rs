@@ -23,9 +23,12 @@ pub async fn spawn(exe: &Path, dir: &Path, config: &ShimConfig) -> Result<i32, S
     for stale in [shim_dir.exit(), shim_dir.socket()] {
         let _ = std::fs::remove_file(stale);
     }
-    berth_sys::fs::atomic_write(
+    // Under the exec root (/run): rebuilt at every start, gone with a
+    // host crash, so not fsynced.
+    berth_sys::fs::replace_file(
         &shim_dir.config(),
         &serde_json::to_vec_pretty(config).expect("configs serialise"),
+        0o600,
     )
     .map_err(|e| format!("write {}: {e}", shim_dir.config().display()))?;
     let out = tokio::process::Command::new(exe)

@@ -13,6 +13,19 @@ use std::path::Path;
 /// the directory is fsynced. Readers see the old or the new content, never a
 /// mix, and a crash after return loses nothing.
 pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
+    replace(path, data, 0o600, true)
+}
+
+/// Replaces `path` with `data` atomically but not durably (no fsync), with
+/// permissions `mode`: for files rebuilt from durable state every time they
+/// are used (a container's `/etc/hosts` at each start, the runtime's state
+/// under /run). Readers see the old or the new content; after a host crash
+/// the file may be old, new or empty, and is rebuilt before it is read.
+pub fn replace_file(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    replace(path, data, mode, false)
+}
+
+fn replace(path: &Path, data: &[u8], mode: u32, durable: bool) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -33,10 +46,13 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o600)
+            .mode(mode)
             .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)?;
         f.write_all(data)?;
+        if !durable {
+            return std::fs::rename(&tmp, path);
+        }
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()

@@ -76,6 +76,16 @@ fn security_and_mount_options_reach_the_container() {
         "df -k /dev/shm | tail -1",
     ]));
     assert_eq!(shm.split_whitespace().nth(1), Some("8192"), "{shm}");
+    // The files written for the container are its users' to read.
+    let etc = ok(&run(&[
+        "-u",
+        "1000",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hostname /etc/hosts /etc/resolv.conf >/dev/null && stat -c %a /etc/hosts",
+    ]));
+    assert_eq!(etc.trim(), "644");
     assert_eq!(
         ok(&run(&[
             "--ulimit",

@@ -160,9 +160,11 @@ impl Containers {
                 0o755,
             );
         }
+        // Rebuilt at every start, so not fsynced; readable by the
+        // container's users, as Docker's are.
         let write = |name: &str, text: String| {
             let p = c.dir.join(name);
-            berth_sys::fs::atomic_write(&p, text.as_bytes())
+            berth_sys::fs::replace_file(&p, text.as_bytes(), 0o644)
                 .map_err(|e| EngineError::internal(format!("write {}: {e}", p.display())))
                 .map(|()| p)
         };
@@ -218,9 +220,10 @@ impl Containers {
         let bundle = c.dir.join("bundle");
         std::fs::create_dir_all(&bundle)
             .map_err(|e| EngineError::internal(format!("create {}: {e}", bundle.display())))?;
-        berth_sys::fs::atomic_write(
+        berth_sys::fs::replace_file(
             &bundle.join("config.json"),
             &serde_json::to_vec_pretty(&spec).expect("specs serialise"),
+            0o600,
         )
         .map_err(|e| EngineError::internal(format!("write the bundle: {e}")))?;
         let log = &rec.host_config.log_config;

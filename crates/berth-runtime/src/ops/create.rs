@@ -105,7 +105,7 @@ pub fn create_from(root: &Path, opts: &CreateOptions, bundle: Bundle) -> Result<
         armed: true,
     };
     let config_copy = serde_json::to_vec(&bundle.spec).expect("spec serialises");
-    berth_sys::fs::atomic_write(&dir.join("config.json"), &config_copy)
+    berth_sys::fs::replace_file(&dir.join("config.json"), &config_copy, 0o600)
         .map_err(Error::io("write", dir.join("config.json")))?;
     let fifo = make_fifo(&dir.join("exec.fifo"))?;
     let started = make_fifo(&dir.join("started.fifo"))?;

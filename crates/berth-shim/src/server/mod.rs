@@ -194,8 +194,10 @@ impl<'a> Shim<'a> {
         dup_onto(null.as_raw_fd(), 0)?;
         dup_onto(null.as_raw_fd(), 1)?;
         dup_onto(shim_log.as_raw_fd(), 2)?;
-        let _ =
-            berth_sys::fs::atomic_write(&dir.shim_pid(), std::process::id().to_string().as_bytes());
+        // Files under the exec root (/run) describe processes, which a host
+        // crash ends: atomic, not fsynced.
+        let pid = std::process::id().to_string();
+        let _ = berth_sys::fs::replace_file(&dir.shim_pid(), pid.as_bytes(), 0o600);
         // SAFETY: ignoring SIGPIPE; writes to gone clients then fail with EPIPE.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("subreaper: {e}"))?;
@@ -292,9 +294,10 @@ impl<'a> Shim<'a> {
             berth_runtime::ops::info::oom_kills(&self.config.runtime_root, &self.config.id)
                 .map(|n| n > 0)
                 .unwrap_or(false);
-        let _ = berth_sys::fs::atomic_write(
+        let _ = berth_sys::fs::replace_file(
             &self.dir.exit(),
             &serde_json::to_vec(&exit).expect("exit records serialise"),
+            0o600,
         );
         let _ =
             berth_runtime::ops::delete::delete(&self.config.runtime_root, &self.config.id, true);
