@@ -9,7 +9,10 @@
 #   bench/engine.sh [iterations]        (as root; builds berth --release)
 #
 # Every engine gets its own roots under a temporary directory; Docker runs
-# with --bridge=none --iptables=false (no host network changes), Podman
+# with --bridge=none --iptables=false (no host network changes), or, with
+# BENCH_DOCKER_BRIDGE=1, on a bridge this script creates and removes
+# (berthbench0, 10.231.0.1/24, still --iptables=false: no host rules), so
+# that each Docker container gets its veth as with Docker's defaults; Podman
 # (with runc: crun 1.8 refuses this hybrid cgroup layout) and berth with
 # their default (private) network namespace, berth's being
 # loopback only until bridge networks land.
@@ -28,6 +31,7 @@ cleanup() {
         docker -H "unix://$work/docker.sock" rm -f $(docker -H "unix://$work/docker.sock" ps -aq) >/dev/null 2>&1
         kill "$dockerd_pid"; wait "$dockerd_pid" 2>/dev/null
     fi
+    [ -n "${BENCH_DOCKER_BRIDGE:-}" ] && ip link del berthbench0 2>/dev/null
     if command -v podman >/dev/null; then
         podman --root "$work/podman" --runroot "$work/podman-run" rm -af >/dev/null 2>&1
         podman --root "$work/podman" --runroot "$work/podman-run" system reset -f >/dev/null 2>&1
@@ -49,8 +53,16 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 engines=(berth)
 "${berth[@]}" run --rm busybox true >/dev/null   # starts the daemon
 if command -v dockerd >/dev/null; then
+    bridge=(--bridge=none)
+    if [ -n "${BENCH_DOCKER_BRIDGE:-}" ]; then
+        ip link add berthbench0 type bridge
+        ip addr add 10.231.0.1/24 dev berthbench0
+        ip link set berthbench0 up
+        bridge=(--bridge=berthbench0)
+        echo "docker: on its own bridge berthbench0 (a veth per container)" >&2
+    fi
     dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" -H "unix://$work/docker.sock" \
-        --pidfile "$work/docker.pid" --bridge=none --iptables=false --ip6tables=false \
+        --pidfile "$work/docker.pid" "${bridge[@]}" --iptables=false --ip6tables=false \
         >"$work/dockerd.log" 2>&1 &
     dockerd_pid=$!
     for _ in $(seq 100); do docker -H "unix://$work/docker.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
