@@ -496,65 +496,77 @@ fn run_it_works_in_a_real_terminal() {
     let Some(d) = daemon() else { return };
     let Some(tmux) = Tmux::new() else { return };
     let docker = format!("{DOCKER} -H {}", d.host());
+    drive_a_terminal(&d, &tmux, &docker, "tty");
+    // berth's own CLI, as a user types it.
+    if d.is_berth() {
+        let berth = format!("{} -H {}", common::berth().display(), d.host());
+        drive_a_terminal(&d, &tmux, &berth, "berth-tty");
+    }
+}
+
+/// `CLI run -it` under tmux: type, resize, detach with ctrl-p ctrl-q,
+/// reattach, leave with a code; the container is `name`.
+fn drive_a_terminal(d: &berth_testkit::daemon::Daemon, tmux: &Tmux, cli: &str, name: &str) {
+    let (run, attach) = (format!("{name}-run"), format!("{name}-attach"));
     tmux.run(&[
         "new-session",
         "-d",
         "-s",
-        "run",
+        &run,
         "-x",
         "100",
         "-y",
         "30",
-        &format!("{docker} run -it --name tty busybox sh; echo run-ended=$?; sleep 60"),
+        &format!("{cli} run -it --name {name} busybox sh; echo run-ended=$?; sleep 60"),
     ]);
-    tmux.wait_for("run", "/ #");
+    tmux.wait_for(&run, "/ #");
     tmux.run(&[
         "send-keys",
         "-t",
-        "run",
+        &run,
         "echo hi from $(tty); stty size",
         "Enter",
     ]);
-    tmux.wait_for("run", "hi from /dev/pts/0");
-    tmux.wait_for("run", "30 100");
+    tmux.wait_for(&run, "hi from /dev/pts/0");
+    tmux.wait_for(&run, "30 100");
     // A resize of the terminal reaches the container's.
-    tmux.run(&["resize-window", "-t", "run", "-x", "120", "-y", "40"]);
+    tmux.run(&["resize-window", "-t", &run, "-x", "120", "-y", "40"]);
     std::thread::sleep(Duration::from_millis(300));
-    tmux.run(&["send-keys", "-t", "run", "stty size", "Enter"]);
-    tmux.wait_for("run", "40 120");
+    tmux.run(&["send-keys", "-t", &run, "stty size", "Enter"]);
+    tmux.wait_for(&run, "40 120");
     // Detach with ctrl-p ctrl-q: the CLI ends, the container runs on.
-    tmux.run(&["send-keys", "-t", "run", "C-p", "C-q"]);
-    tmux.wait_for("run", "run-ended=0");
-    assert_eq!(inspect(&d, "tty", "{{.State.Status}}"), "running");
+    tmux.run(&["send-keys", "-t", &run, "C-p", "C-q"]);
+    tmux.wait_for(&run, "run-ended=0");
+    assert_eq!(inspect(d, name, "{{.State.Status}}"), "running");
     // Reattach, type, and leave the shell with a code.
     tmux.run(&[
         "new-session",
         "-d",
         "-s",
-        "attach",
+        &attach,
         "-x",
         "100",
         "-y",
         "30",
-        &format!("{docker} attach tty; echo attach-ended=$?; sleep 60"),
+        &format!("{cli} attach {name}; echo attach-ended=$?; sleep 60"),
     ]);
     std::thread::sleep(Duration::from_millis(500));
     tmux.run(&[
         "send-keys",
         "-t",
-        "attach",
+        &attach,
         "echo reattached-$((6*7))",
         "Enter",
     ]);
-    tmux.wait_for("attach", "reattached-42");
-    tmux.run(&["send-keys", "-t", "attach", "exit 3", "Enter"]);
-    tmux.wait_for("attach", "attach-ended=3");
+    tmux.wait_for(&attach, "reattached-42");
+    tmux.run(&["send-keys", "-t", &attach, "exit 3", "Enter"]);
+    tmux.wait_for(&attach, "attach-ended=3");
     assert_eq!(
-        inspect(&d, "tty", "{{.State.Status}} {{.State.ExitCode}}"),
+        inspect(d, name, "{{.State.Status}} {{.State.ExitCode}}"),
         "exited 3"
     );
     // The terminal's output is in the log too.
-    assert!(ok(&d.docker(&["logs", "tty"])).contains("reattached-42"));
+    assert!(ok(&d.docker(&["logs", name])).contains("reattached-42"));
 }
 
 #[test]
