@@ -200,6 +200,11 @@ impl Daemon {
         http(&self.socket, method, path)
     }
 
+    /// [`Daemon::request`] with a JSON body.
+    pub fn request_json(&self, method: &str, path: &str, json: &str) -> (u16, String, String) {
+        http_with_body(&self.socket, method, path, Some(json))
+    }
+
     /// The docker CLI pointed at this daemon (30 s at most).
     pub fn docker(&self, args: &[&str]) -> Output {
         run_with_timeout(
@@ -387,13 +392,30 @@ impl Daemon {
 /// A raw HTTP/1.1 exchange on a unix socket: the status, the headers
 /// (lowercased) and the body.
 pub fn http(socket: &Path, method: &str, path: &str) -> (u16, String, String) {
+    http_with_body(socket, method, path, None)
+}
+
+/// [`http`] with a JSON body.
+pub fn http_with_body(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+) -> (u16, String, String) {
     let Ok(mut conn) = UnixStream::connect(socket) else {
         return (0, String::new(), String::new());
     };
     let _ = conn.set_read_timeout(Some(Duration::from_secs(60)));
+    let body = match json {
+        Some(b) => format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        ),
+        None => "\r\n".to_owned(),
+    };
     if write!(
         conn,
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n{body}"
     )
     .is_err()
     {

@@ -347,6 +347,22 @@ fn bad_requests_change_nothing() {
     // Docker 20.10 answers an empty body with 500 "EOF".
     assert_eq!(status, if d.is_berth() { 400 } else { 500 }, "{body}");
     assert!(body.contains("message"), "{body}");
+    let (status, _, body) = d.request_json("POST", "/containers/create", r#"{"Image": "busybox","#);
+    // Docker 20.10 answers broken JSON with 500 too; later ones with 400.
+    assert_eq!(status, if d.is_berth() { 400 } else { 500 }, "{body}");
+    assert!(body.starts_with("{\"message\":"), "{body}");
+    // A name in use is a 409, and refused before anything is made: no
+    // anonymous or named volume is left behind.
+    let volumes = || ok(&d.docker(&["volume", "ls", "-q"]));
+    let before = volumes();
+    let (status, _, body) = d.request_json(
+        "POST",
+        "/containers/create?name=taken",
+        r#"{"Image": "busybox", "Cmd": ["true"], "Volumes": {"/anon": {}},
+            "HostConfig": {"Binds": ["fresh-named-volume:/named"]}}"#,
+    );
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(volumes(), before);
     assert_eq!(
         ok(&d.docker(&["ps", "-a", "--format", "{{.Names}}"])).trim(),
         "taken"

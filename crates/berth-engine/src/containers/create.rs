@@ -288,7 +288,26 @@ impl Containers {
             }
         }
         spec::capabilities(&host).map_err(EngineError::bad_request)?;
-        let volumes = self.resolve_volumes(&cfg, &host)?;
+        // The name first: a refused name changes nothing (no volume made).
+        {
+            let mut names = self.names.lock().expect("names lock");
+            if let Some(other) = names.get(&name) {
+                return Err(EngineError {
+                    kind: ErrorKind::Conflict,
+                    message: format!(
+                        "Conflict. The container name \"{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    ),
+                });
+            }
+            names.insert(name.clone(), id.clone());
+        }
+        let volumes = match self.resolve_volumes(&cfg, &host) {
+            Ok(v) => v,
+            Err(e) => {
+                self.names.lock().expect("names lock").remove(&name);
+                return Err(e);
+            }
+        };
         let record = Record {
             id: id.clone(),
             created: berth_model::time::now_rfc3339_nanos(),
@@ -304,18 +323,6 @@ impl Containers {
             berth_stopped_by_user: false,
             berth_volumes: volumes,
         };
-        {
-            let mut names = self.names.lock().expect("names lock");
-            if let Some(other) = names.get(&name) {
-                return Err(EngineError {
-                    kind: ErrorKind::Conflict,
-                    message: format!(
-                        "Conflict. The container name \"{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
-                    ),
-                });
-            }
-            names.insert(name.clone(), id.clone());
-        }
         let this = self.clone();
         let rec2 = record.clone();
         let made = tokio::task::spawn_blocking(move || this.write_new(&rec2, chain.as_ref()))
