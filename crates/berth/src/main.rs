@@ -275,3 +275,14 @@ fn main() -> ExitCode {
         Command::Builder { command } => system::main(target, system::Command::Builder(command)),
     }
 }
+
+/// Asks, as Docker's prune commands do, after `warning`; true for y or yes
+/// on the first line of standard input.
+pub(crate) fn confirm(warning: &str) -> bool {
+    use std::io::{BufRead, Write};
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}

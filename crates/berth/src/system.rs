@@ -255,6 +255,20 @@ async fn run(client: &Client, command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::System(SystemCommand::Prune(a)) => {
+            let mut warning = String::from(
+                "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+            );
+            if a.volumes {
+                warning.push_str("  - all anonymous volumes not used by at least one container\n");
+            }
+            warning.push_str(if a.all {
+                "  - all images without at least one container associated to them\n  - all build cache\n"
+            } else {
+                "  - all dangling images\n  - unused build cache\n"
+            });
+            if !a.force && !crate::confirm(&warning) {
+                return Ok(ExitCode::SUCCESS);
+            }
             let filters = q(&filters_json(&a.filter)?);
             let (_, c) = client
                 .json(
@@ -319,6 +333,14 @@ async fn run(client: &Client, command: Command) -> Result<ExitCode, Failure> {
         }
         Command::System(SystemCommand::Events(_)) => unreachable!("handled in main"),
         Command::Builder(BuilderCommand::Prune(a)) => {
+            let warning = if a.all {
+                "WARNING! This will remove all build cache."
+            } else {
+                "WARNING! This will remove all dangling build cache."
+            };
+            if !a.force && !crate::confirm(warning) {
+                return Ok(ExitCode::SUCCESS);
+            }
             let freed = prune_build_cache(client, a.all).await?;
             println!("Total reclaimed space: {}", human_size(freed));
             Ok(ExitCode::SUCCESS)

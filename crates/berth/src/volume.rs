@@ -202,6 +202,14 @@ async fn run(client: &Client, command: VolumeCommand) -> Result<ExitCode, Failur
             .await
         }
         VolumeCommand::Prune(a) => {
+            let warning = if a.all {
+                "WARNING! This will remove all local volumes not used by at least one container."
+            } else {
+                "WARNING! This will remove anonymous local volumes not used by at least one container."
+            };
+            if !a.force && !crate::confirm(warning) {
+                return Ok(ExitCode::SUCCESS);
+            }
             let mut filters = a.filter.clone();
             if a.all {
                 filters.push("all=true".into());

@@ -268,3 +268,125 @@ fn the_cli_reports_the_system() {
     assert_eq!(check(berth_cli(&d, &["ps", "-aq"])), "");
     assert_eq!(check(berth_cli(&d, &["images", "-q"])), "");
 }
+
+#[test]
+fn mounts_platforms_and_prunes_through_the_cli() {
+    let d = Daemon::start(berth());
+    d.import_busybox("busybox:latest", &["-c", r#"CMD ["sh"]"#]);
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("shared");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("in"), "bound\n").unwrap();
+    let host = host.display().to_string();
+    // --mount with each type's options.
+    let bind = format!("type=bind,src={host},dst=/b,readonly,bind-propagation=rslave");
+    let out = check(berth_cli(
+        &d,
+        &[
+            "run",
+            "--name",
+            "mounted",
+            "--mount",
+            &bind,
+            "--mount",
+            "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770",
+            "--mount",
+            "type=volume,src=labelled,dst=/v,volume-label=team=blue,volume-nocopy",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /b/in; touch /b/x 2>/dev/null || echo ro; stat -c %a /t; df -k /t | tail -1",
+        ],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..3], ["bound", "ro", "1770"], "{out}");
+    assert_eq!(lines[3].split_whitespace().nth(1), Some("1024"), "{out}");
+    let label = check(berth_cli(
+        &d,
+        &["volume", "inspect", "-f", "{{.Labels.team}}", "labelled"],
+    ));
+    assert_eq!(label.trim(), "blue");
+    // inspect lists the bind mount with the volume, as Docker does.
+    let mounts = check(berth_cli(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Type}}:{{.Destination}}:{{.RW}}:{{.Propagation}} {{end}}",
+            "mounted",
+        ],
+    ));
+    assert_eq!(mounts.trim(), "bind:/b:false:rslave volume:/v:true:");
+    // --volumes-from takes bind mounts too.
+    let out = check(berth_cli(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "mounted",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /b/in; ls -d /v",
+        ],
+    ));
+    assert_eq!(out, "bound\n/v\n");
+    // A bad field is refused before anything is made.
+    let out = berth_cli(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            "type=bind,src=/,dst=/x,colour=blue",
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("colour"),
+        "{}",
+        text(&out.stderr)
+    );
+    // --platform reaches create: a local image of another platform is
+    // refused rather than run.
+    let other = if cfg!(target_arch = "x86_64") {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
+    };
+    let out = berth_cli(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--platform",
+            other,
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("does not match the specified platform"),
+        "{}",
+        text(&out.stderr)
+    );
+    // container prune asks first; no changes on anything but yes.
+    let out = berth_with_input(&d, &["container", "prune"], b"n\n");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Are you sure you want to continue? [y/N]")
+    );
+    assert_eq!(check(berth_cli(&d, &["ps", "-aq"])).lines().count(), 1);
+    let out = berth_with_input(&d, &["container", "prune"], b"y\n");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Deleted Containers:") && text.contains("Total reclaimed space:"),
+        "{text}"
+    );
+    assert_eq!(check(berth_cli(&d, &["ps", "-aq"])), "");
+}

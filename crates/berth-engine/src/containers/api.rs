@@ -75,6 +75,28 @@ pub fn status_text(c: &Container) -> String {
     }
 }
 
+/// Inspect's `Mounts`: the bind mounts, then the volumes, as Docker lists
+/// them.
+fn mount_points(rec: &super::Record) -> Vec<Value> {
+    let propagations = [
+        "shared", "rshared", "slave", "rslave", "private", "rprivate",
+    ];
+    let mut out: Vec<Value> = super::create::bind_specs(rec)
+        .iter()
+        .filter_map(|b| {
+            let (src, dst, opts) = super::spec::split_bind(b).ok()?;
+            let opts: Vec<&str> = opts.split(',').filter(|o| !o.is_empty()).collect();
+            let propagation = opts.iter().find(|o| propagations.contains(o));
+            Some(json!({
+                "Type": "bind", "Source": src, "Destination": dst, "Mode": opts.join(","),
+                "RW": !opts.contains(&"ro"), "Propagation": propagation.unwrap_or(&"rprivate"),
+            }))
+        })
+        .collect();
+    out.extend(rec.berth_volumes.iter().map(|v| json!(v)));
+    out
+}
+
 fn state_name(c: &Container) -> String {
     let s = c.record().state;
     if s.paused { "paused".into() } else { s.status }
@@ -197,7 +219,7 @@ fn inspect(c: &Container) -> Value {
         "ExecIDs": null,
         "HostConfig": rec.host_config,
         "GraphDriver": { "Name": "overlay2", "Data": { "MergedDir": path("rootfs") } },
-        "Mounts": rec.berth_volumes,
+        "Mounts": mount_points(&rec),
         "Config": rec.config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "SandboxKey": "",

@@ -1,6 +1,7 @@
 //! Creating containers: the image's config merged under the request's,
 //! the name reserved, the volumes made, the writable snapshot prepared.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -301,7 +302,7 @@ impl Containers {
             }
             names.insert(name.clone(), id.clone());
         }
-        let volumes = match self.resolve_volumes(&cfg, &host) {
+        let (volumes, binds_from) = match self.resolve_volumes(&cfg, &host) {
             Ok(v) => v,
             Err(e) => {
                 self.names.lock().expect("names lock").remove(&name);
@@ -322,6 +323,7 @@ impl Containers {
             berth_chain: chain.as_ref().map(Digest::to_string),
             berth_stopped_by_user: false,
             berth_volumes: volumes,
+            berth_binds_from: binds_from,
         };
         let this = self.clone();
         let rec2 = record.clone();
@@ -384,8 +386,8 @@ impl Containers {
         &self,
         cfg: &berth_api::container::ContainerConfig,
         host: &berth_api::container::HostConfig,
-    ) -> Result<Vec<MountPoint>, EngineError> {
-        let mut wanted: Vec<(String, String, bool, bool, String)> = Vec::new();
+    ) -> Result<(Vec<MountPoint>, Vec<String>), EngineError> {
+        let mut wanted: Vec<Wanted> = Vec::new();
         let mut taken: Vec<String> = host.tmpfs.keys().cloned().collect();
         for b in &host.binds {
             let (src, dst, opts) = spec::split_bind(b).map_err(EngineError::bad_request)?;
@@ -398,44 +400,76 @@ impl Containers {
             if src.starts_with('/') {
                 continue;
             }
-            let ro = opts.split(',').any(|o| o == "ro");
-            let nocopy = opts.split(',').any(|o| o == "nocopy");
-            wanted.push((src.to_owned(), dst.to_owned(), ro, nocopy, opts.to_owned()));
+            wanted.push(Wanted {
+                name: src.to_owned(),
+                dst: dst.to_owned(),
+                ro: opts.split(',').any(|o| o == "ro"),
+                no_copy: opts.split(',').any(|o| o == "nocopy"),
+                mode: opts.to_owned(),
+                ..Default::default()
+            });
         }
         for m in &host.mounts {
             taken.push(m.target.clone());
             if m.kind != "volume" {
                 continue;
             }
-            let nocopy = m
-                .rest
-                .get("VolumeOptions")
+            let options = m.rest.get("VolumeOptions");
+            if let Some(sub) = options
+                .and_then(|o| o.get("Subpath"))
+                .and_then(serde_json::Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                return Err(EngineError::bad_request(format!(
+                    "invalid mount config for type \"volume\": subpath {sub:?} is not supported: mount the whole volume"
+                )));
+            }
+            let map = |key: &str| -> BTreeMap<String, String> {
+                let found = match key {
+                    "Labels" => options.and_then(|o| o.get("Labels")),
+                    _ => options
+                        .and_then(|o| o.get("DriverConfig"))
+                        .and_then(|d| d.get("Options")),
+                };
+                found
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+                    .unwrap_or_default()
+            };
+            let no_copy = options
                 .and_then(|v| v.get("NoCopy"))
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(false);
-            let mode = if nocopy { "nocopy" } else { "" };
-            wanted.push((
-                m.source.clone(),
-                m.target.clone(),
-                m.read_only,
-                nocopy,
-                mode.into(),
-            ));
+            wanted.push(Wanted {
+                name: m.source.clone(),
+                dst: m.target.clone(),
+                ro: m.read_only,
+                no_copy,
+                mode: if no_copy { "nocopy" } else { "" }.into(),
+                options: map("Options"),
+                labels: map("Labels"),
+            });
         }
         for path in cfg.volumes.iter().flat_map(|v| v.keys()) {
-            if !taken.contains(path) && !wanted.iter().any(|w| &w.1 == path) {
-                wanted.push((String::new(), path.clone(), false, false, String::new()));
+            if !taken.contains(path) && !wanted.iter().any(|w| &w.dst == path) {
+                wanted.push(Wanted {
+                    dst: path.clone(),
+                    ..Default::default()
+                });
             }
         }
         let mut out: Vec<MountPoint> = Vec::new();
+        let mut binds_from = Vec::new();
         for from in &host.volumes_from {
             let (name, mode) = match from.rsplit_once(':') {
                 Some((n, m)) if m == "ro" || m == "rw" => (n, Some(m)),
                 _ => (from.as_str(), None),
             };
-            let other = self.get(name)?;
-            for mp in other.record().berth_volumes {
-                if taken.contains(&mp.destination) || wanted.iter().any(|w| w.1 == mp.destination) {
+            let other = self.get(name)?.record();
+            let free = |dst: &str, taken: &[String]| {
+                !taken.iter().any(|t| t == dst) && !wanted.iter().any(|w| w.dst == dst)
+            };
+            for mp in other.berth_volumes.clone() {
+                if !free(&mp.destination, &taken) {
                     continue;
                 }
                 taken.push(mp.destination.clone());
@@ -445,16 +479,39 @@ impl Containers {
                 };
                 out.push(MountPoint { rw, ..mp });
             }
+            // Its bind mounts too, as Docker takes them.
+            for b in bind_specs(&other) {
+                let Ok((src, dst, opts)) = spec::split_bind(&b) else {
+                    continue;
+                };
+                if !src.starts_with('/') || !free(dst, &taken) {
+                    continue;
+                }
+                taken.push(dst.to_owned());
+                let ro = match mode {
+                    Some(m) => m == "ro",
+                    None => opts.split(',').any(|o| o == "ro"),
+                };
+                binds_from.push(format!("{src}:{dst}:{}", if ro { "ro" } else { "rw" }));
+            }
         }
-        for (name, dst, ro, nocopy, mode) in wanted {
-            let mut labels = std::collections::BTreeMap::new();
+        for w in wanted {
+            let Wanted {
+                name,
+                dst,
+                ro,
+                no_copy: nocopy,
+                mode,
+                options,
+                mut labels,
+            } = w;
             if name.is_empty() {
                 labels.insert(ANONYMOUS.to_owned(), String::new());
             }
             let made = self.volumes.create(
                 (!name.is_empty()).then_some(name.as_str()),
                 None,
-                Default::default(),
+                options,
                 labels,
             );
             let v = match made {
@@ -476,6 +533,49 @@ impl Containers {
                 no_copy: nocopy,
             });
         }
-        Ok(out)
+        Ok((out, binds_from))
     }
+}
+
+/// A volume a new container asks for.
+#[derive(Default)]
+struct Wanted {
+    /// Empty for an anonymous volume.
+    name: String,
+    dst: String,
+    ro: bool,
+    no_copy: bool,
+    /// The options as given (`ro`, `nocopy`), for inspect.
+    mode: String,
+    /// `--mount volume-opt=`: the local driver's options for a new volume.
+    options: BTreeMap<String, String>,
+    /// `--mount volume-label=`.
+    labels: BTreeMap<String, String>,
+}
+
+/// A container's bind mounts as `-v` specs: `-v /src:/dst` and `--mount
+/// type=bind`.
+pub(super) fn bind_specs(rec: &super::Record) -> Vec<String> {
+    let host = &rec.host_config;
+    let mut out: Vec<String> = host
+        .binds
+        .iter()
+        .filter(|b| b.starts_with('/'))
+        .cloned()
+        .collect();
+    for m in host.mounts.iter().filter(|m| m.kind == "bind") {
+        let mut mode = if m.read_only { "ro" } else { "rw" }.to_owned();
+        if let Some(p) = m
+            .rest
+            .get("BindOptions")
+            .and_then(|b| b.get("Propagation"))
+            .and_then(serde_json::Value::as_str)
+            .filter(|p| !p.is_empty())
+        {
+            mode = format!("{mode},{p}");
+        }
+        out.push(format!("{}:{}:{mode}", m.source, m.target));
+    }
+    out.extend(rec.berth_binds_from.iter().cloned());
+    out
 }

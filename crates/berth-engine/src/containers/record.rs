@@ -93,6 +93,10 @@ pub struct Record {
     /// Its volumes (named and anonymous), resolved at create.
     #[serde(default)]
     pub berth_volumes: Vec<MountPoint>,
+    /// Bind mounts taken from `--volumes-from` containers, as `-v` specs
+    /// (`SRC:DST:ro|rw`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub berth_binds_from: Vec<String>,
 }
 
 /// A volume of a container, as inspect's `Mounts` shows it.

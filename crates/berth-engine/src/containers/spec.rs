@@ -266,7 +266,7 @@ fn mounts(rec: &Record, paths: &Paths) -> Result<Vec<Value>, String> {
         m.push(json!({ "destination": dst, "type": "bind", "source": src,
                        "options": ["rbind", "rprivate"] }));
     }
-    for b in &host.binds {
+    for b in host.binds.iter().chain(&rec.berth_binds_from) {
         m.extend(bind_mount(b)?);
     }
     for (src, dst, ro) in &paths.volumes {

@@ -516,15 +516,30 @@ async fn dispatch(client: &Client, command: ContainerCommand) -> Result<ExitCode
         ContainerCommand::Update(args) => observe::update(client, args).await,
         ContainerCommand::Commit(args) => observe::commit(client, args).await,
         ContainerCommand::Prune(args) => {
+            if !args.force && !crate::confirm("WARNING! This will remove all stopped containers.") {
+                return Ok(ExitCode::SUCCESS);
+            }
             let filters = filters_json(&args.filter)?;
             let path = format!("/containers/prune?filters={}", q(&filters));
             let (_, v) = client.json(Method::POST, &path, None).await?;
-            println!("Deleted Containers:");
-            for id in v["ContainersDeleted"].as_array().into_iter().flatten() {
-                println!("{}", id.as_str().unwrap_or_default());
+            let deleted: Vec<&str> = v["ContainersDeleted"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if !deleted.is_empty() {
+                println!("Deleted Containers:");
+                for id in deleted {
+                    println!("{id}");
+                }
+                println!();
             }
-            println!();
-            println!("Total reclaimed space: 0B");
+            let reclaimed = v["SpaceReclaimed"].as_u64().unwrap_or(0);
+            println!(
+                "Total reclaimed space: {}",
+                crate::image::progress::human_size(reclaimed)
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -291,22 +291,11 @@ pub fn create_body(args: &CreateArgs) -> Result<Value, String> {
         let (path, opts) = t.split_once(':').unwrap_or((t, ""));
         tmpfs.insert(path.to_owned(), opts.to_owned());
     }
-    let mut mounts = Vec::new();
-    for m in &args.mount {
-        let mut kind = "volume".to_owned();
-        let (mut source, mut target, mut ro) = (String::new(), String::new(), false);
-        for field in m.split(',') {
-            let (k, v) = field.split_once('=').unwrap_or((field, "true"));
-            match k {
-                "type" => kind = v.to_owned(),
-                "source" | "src" => source = v.to_owned(),
-                "target" | "destination" | "dst" => target = v.to_owned(),
-                "readonly" | "ro" => ro = v != "false" && v != "0",
-                _ => return Err(format!("invalid field {k:?} in --mount {m:?}")),
-            }
-        }
-        mounts.push(json!({ "Type": kind, "Source": source, "Target": target, "ReadOnly": ro }));
-    }
+    let mounts = args
+        .mount
+        .iter()
+        .map(|m| mount_spec(m))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut log_config = BTreeMap::new();
     for o in &args.log_opt {
         let (k, v) = o
@@ -432,9 +421,17 @@ async fn pull(client: &Client, image: &str, platform: Option<&str>) -> Result<()
 /// Creates the container, pulling its image first when `--pull` says so.
 async fn create(client: &Client, args: &CreateArgs) -> Result<String, Failure> {
     let body = create_body(args)?;
-    let mut path = String::from("/containers/create");
+    let mut query = Vec::new();
     if let Some(n) = &args.name {
-        path.push_str(&format!("?name={}", q(n)));
+        query.push(format!("name={}", q(n)));
+    }
+    if let Some(p) = &args.platform {
+        query.push(format!("platform={}", q(p)));
+    }
+    let mut path = String::from("/containers/create");
+    if !query.is_empty() {
+        path.push('?');
+        path.push_str(&query.join("&"));
     }
     if args.pull == "always" {
         pull(client, &args.image, args.platform.as_deref()).await?;
@@ -835,4 +832,157 @@ pub async fn exec(client: &Client, args: ExecArgs) -> Result<ExitCode, Failure> 
         .json(Method::GET, &format!("/exec/{id}/json"), None)
         .await?;
     Ok(ExitCode::from(info["ExitCode"].as_i64().unwrap_or(0) as u8))
+}
+
+/// One `--mount` as the API's `Mount`: Docker's comma-separated fields
+/// (double quotes around a value that holds commas).
+fn mount_spec(m: &str) -> Result<Value, String> {
+    let bad = |what: String| format!("invalid argument {m:?} for --mount: {what}");
+    let flag = |k: &str, v: Option<&str>| match v {
+        None | Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(other) => Err(bad(format!("{k}={other:?} is not a boolean"))),
+    };
+    let mut spec = json!({ "Type": "volume" });
+    let mut volume = serde_json::Map::new();
+    let mut bind = serde_json::Map::new();
+    let mut tmpfs = serde_json::Map::new();
+    for field in csv_fields(m) {
+        let (k, v) = match field.split_once('=') {
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.to_owned())),
+            None => (field.trim().to_ascii_lowercase(), None),
+        };
+        let value = || {
+            v.clone()
+                .ok_or_else(|| bad(format!("field {k:?} needs a value")))
+        };
+        match k.as_str() {
+            "type" => spec["Type"] = json!(value()?),
+            "source" | "src" => spec["Source"] = json!(value()?),
+            "target" | "destination" | "dst" => spec["Target"] = json!(value()?),
+            "readonly" | "ro" => spec["ReadOnly"] = json!(flag(&k, v.as_deref())?),
+            "consistency" => spec["Consistency"] = json!(value()?),
+            "bind-propagation" => {
+                bind.insert("Propagation".into(), json!(value()?));
+            }
+            "bind-nonrecursive" => {
+                bind.insert("NonRecursive".into(), json!(flag(&k, v.as_deref())?));
+            }
+            "bind-recursive" => {
+                let r = value()?;
+                if !["enabled", "disabled", "writable", "readonly"].contains(&r.as_str()) {
+                    return Err(bad(format!("bind-recursive={r:?}")));
+                }
+                bind.insert("NonRecursive".into(), json!(r == "disabled"));
+            }
+            "volume-nocopy" => {
+                volume.insert("NoCopy".into(), json!(flag(&k, v.as_deref())?));
+            }
+            "volume-subpath" => {
+                volume.insert("Subpath".into(), json!(value()?));
+            }
+            "volume-driver" => {
+                let d = volume.entry("DriverConfig").or_insert_with(|| json!({}));
+                d["Name"] = json!(value()?);
+            }
+            "volume-opt" | "volume-label" => {
+                let kv = value()?;
+                let (name, val) = kv.split_once('=').unwrap_or((&kv, ""));
+                let entry = if k == "volume-opt" {
+                    let d = volume.entry("DriverConfig").or_insert_with(|| json!({}));
+                    &mut d["Options"]
+                } else {
+                    volume.entry("Labels").or_insert_with(|| json!({}))
+                };
+                if entry.is_null() {
+                    *entry = json!({});
+                }
+                entry[name] = json!(val);
+            }
+            "tmpfs-size" => {
+                let size = berth_model::units::parse_bytes(&value()?).map_err(bad)?;
+                tmpfs.insert("SizeBytes".into(), json!(size));
+            }
+            "tmpfs-mode" => {
+                let raw = value()?;
+                let mode = u32::from_str_radix(&raw, 8)
+                    .map_err(|_| bad(format!("tmpfs-mode {raw:?} is not octal")))?;
+                tmpfs.insert("Mode".into(), json!(mode));
+            }
+            other => return Err(bad(format!("unexpected key {other:?}"))),
+        }
+    }
+    let kind = spec["Type"].as_str().unwrap_or_default().to_owned();
+    for (key, options, only) in [
+        ("VolumeOptions", volume, "volume"),
+        ("BindOptions", bind, "bind"),
+        ("TmpfsOptions", tmpfs, "tmpfs"),
+    ] {
+        if options.is_empty() {
+            continue;
+        }
+        if kind != only {
+            return Err(bad(format!(
+                "cannot mix '{only}' options with type {kind:?}"
+            )));
+        }
+        spec[key] = Value::Object(options);
+    }
+    if spec.get("Target").is_none() {
+        return Err(bad("target is required".into()));
+    }
+    Ok(spec)
+}
+
+/// Splits on commas outside double quotes, dropping the quotes.
+fn csv_fields(s: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(String::new()),
+            c => fields.last_mut().expect("one field").push(c),
+        }
+    }
+    fields.into_iter().filter(|f| !f.is_empty()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_fields_map_to_the_api() {
+        let m = mount_spec("type=bind,src=/a,dst=/b,readonly,bind-propagation=rslave").unwrap();
+        assert_eq!(
+            m,
+            json!({"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": true,
+                   "BindOptions": {"Propagation": "rslave"}})
+        );
+        let m = mount_spec(
+            r#"type=volume,source=v,target=/d,volume-nocopy,volume-label=a=b,"volume-opt=o=size=1m,mode=700",volume-opt=type=tmpfs"#,
+        )
+        .unwrap();
+        assert_eq!(m["VolumeOptions"]["NoCopy"], true);
+        assert_eq!(m["VolumeOptions"]["Labels"], json!({"a": "b"}));
+        assert_eq!(
+            m["VolumeOptions"]["DriverConfig"]["Options"],
+            json!({"o": "size=1m,mode=700", "type": "tmpfs"})
+        );
+        let m = mount_spec("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770").unwrap();
+        assert_eq!(
+            m["TmpfsOptions"],
+            json!({"SizeBytes": 1 << 20, "Mode": 0o1770})
+        );
+        for bad in [
+            "type=bind,src=/a",
+            "type=bind,src=/a,dst=/b,volume-nocopy",
+            "type=tmpfs,dst=/t,tmpfs-mode=9",
+            "type=bind,src=/a,dst=/b,readonly=maybe",
+            "type=bind,src=/a,dst=/b,colour=blue",
+        ] {
+            assert!(mount_spec(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `save`, `load`, `import`, `history` and `image prune`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -280,11 +280,7 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<ExitCode, String> {
         } else {
             "WARNING! This will remove all dangling images."
         };
-        print!("{warning}\nAre you sure you want to continue? [y/N] ");
-        let _ = std::io::stdout().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_to_string(&mut answer);
-        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        if !crate::confirm(warning) {
             return Ok(ExitCode::SUCCESS);
         }
     }
