@@ -130,3 +130,25 @@ pub fn berth_with_input(d: &berth_testkit::daemon::Daemon, args: &[&str], input:
     child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// This host's platform, and another one.
+#[allow(dead_code)]
+pub fn platforms() -> (&'static str, &'static str) {
+    if cfg!(target_arch = "x86_64") {
+        ("linux/amd64", "linux/arm64")
+    } else {
+        ("linux/arm64", "linux/amd64")
+    }
+}
+
+/// `run --pull never --platform OTHER` was refused as Docker refuses it:
+/// the local image is of another platform.
+#[allow(dead_code)]
+pub fn assert_platform_refused(out: &Output) {
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("does not match the specified platform"),
+        "{}",
+        text(&out.stderr)
+    );
+}
