@@ -259,6 +259,36 @@ fn the_cli_reports_the_system() {
     let df = check(berth_cli(&d, &["system", "df"]));
     assert!(df.starts_with("TYPE") && df.contains("Containers"), "{df}");
     assert_eq!(check(berth_cli(&d, &["port", "up"])), "");
+    // --format: {{json .}}, table, and a plain template.
+    let json_rows = check(berth_cli(&d, &["ps", "-a", "--format", "{{json .}}"]));
+    let rows: Vec<serde_json::Value> = json_rows
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut names: Vec<&str> = rows.iter().map(|r| r["Names"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["down", "up"], "{json_rows}");
+    let table = check(berth_cli(
+        &d,
+        &["ps", "--format", "table {{.Names}}\t{{.Image}}"],
+    ));
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [vec!["NAMES", "IMAGE"], vec!["up", "busybox"]],
+        "{table}"
+    );
+    assert_eq!(
+        check(berth_cli(
+            &d,
+            &["images", "--format", "{{.Repository}}:{{.Tag}}"]
+        ))
+        .trim(),
+        "busybox:latest"
+    );
     check(berth_cli(&d, &["rm", "-f", "up"]));
     let pruned = check(berth_cli(&d, &["system", "prune", "-af"]));
     assert!(

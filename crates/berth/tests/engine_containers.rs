@@ -545,6 +545,28 @@ fn drive_a_terminal(d: &berth_testkit::daemon::Daemon, tmux: &Tmux, cli: &str, n
     tmux.run(&["send-keys", "-t", &run, "C-p", "C-q"]);
     tmux.wait_for(&run, "run-ended=0");
     assert_eq!(inspect(d, name, "{{.State.Status}}"), "running");
+    // Attach with detach keys of one's own: they end the attach, not the
+    // container.
+    let keyed = format!("{name}-keys");
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        &keyed,
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &format!("{cli} attach --detach-keys ctrl-x {name}; echo keys-ended=$?; sleep 60"),
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.run(&["send-keys", "-t", &keyed, "echo keyed-$((2*3))", "Enter"]);
+    tmux.wait_for(&keyed, "keyed-6");
+    tmux.run(&["send-keys", "-t", &keyed, "C-x"]);
+    // The docker CLI's words and code for a detached attach.
+    tmux.wait_for(&keyed, "read escape sequence");
+    tmux.wait_for(&keyed, "keys-ended=1");
+    assert_eq!(inspect(d, name, "{{.State.Status}}"), "running");
     // Reattach, type, and leave the shell with a code.
     tmux.run(&[
         "new-session",

@@ -764,7 +764,11 @@ pub async fn attach_command(client: &Client, args: AttachArgs) -> Result<ExitCod
         r.abort();
     }
     if detached {
-        return Ok(ExitCode::SUCCESS);
+        // As the docker CLI ends an attach the user detached from.
+        return Err(Failure {
+            code: 1,
+            message: "read escape sequence".into(),
+        });
     }
     // The exit is recorded just after the output ends.
     let wait = format!("/containers/{id}/wait");
