@@ -109,7 +109,7 @@ fn containers_outlive_a_killed_daemon() {
 }
 
 #[test]
-fn after_a_reboot_restart_policies_bring_containers_back() {
+fn after_a_reboot_restart_policies_bring_containers_back_and_volumes_keep_data() {
     let Some(mut d) = berth_daemon() else { return };
     ok(&d.docker(&[
         "run",
@@ -135,10 +135,33 @@ fn after_a_reboot_restart_policies_bring_containers_back() {
         "1000",
     ]));
     ok(&d.docker(&["stop", "-t", "0", "stopped"]));
+    ok(&d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "kept:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo persisted > /data/f",
+    ]));
     // The machine goes down: no daemon, no shims, no containers.
     d.kill();
     d.kill_containers();
     d.restart();
+    // A named volume's data is still there.
+    assert_eq!(
+        ok(&d.docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "kept:/data",
+            "busybox",
+            "cat",
+            "/data/f"
+        ])),
+        "persisted\n"
+    );
     eventually("the always container running again", || {
         inspect(&d, "always", "{{.State.Status}}") == "running"
     });
