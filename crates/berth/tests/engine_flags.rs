@@ -399,3 +399,59 @@ fn run_pulls_a_missing_image_and_always_when_told() {
     );
     ok(&d.docker(&["rmi", &image]));
 }
+
+/// A mount point of the test's own, unmounted (with what is under it)
+/// when dropped.
+struct HostMount(std::path::PathBuf);
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-R").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn bind_propagation_carries_host_mounts_into_the_container() {
+    let Some(d) = daemon() else { return };
+    if !berth_testkit::is_root() {
+        eprintln!("skipped: needs root to mount");
+        return;
+    }
+    // A shared mount of our own, bound into the container rslave.
+    let dir = d.dir().join("propagated");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let run = |args: &[&str]| {
+        assert!(
+            Command::new(args[0])
+                .args(&args[1..])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    let path = dir.to_str().unwrap();
+    run(&["mount", "--bind", path, path]);
+    let _mounted = HostMount(dir.clone());
+    run(&["mount", "--make-shared", path]);
+    let slave = format!("{path}:/p:rslave");
+    let private = format!("{path}:/q");
+    ok(&d.docker(&[
+        "run", "-d", "--name", "watcher", "-v", &slave, "-v", &private, "busybox", "sleep", "1000",
+    ]));
+    // A mount made on the host after the start...
+    let sub = dir.join("sub");
+    run(&[
+        "mount",
+        "-t",
+        "tmpfs",
+        "-o",
+        "size=1m",
+        "berth-test",
+        sub.to_str().unwrap(),
+    ]);
+    std::fs::write(sub.join("arrived"), "").unwrap();
+    // ...reaches the rslave bind, not the private one.
+    let seen = ok(&d.docker(&["exec", "watcher", "sh", "-c", "ls /p/sub; ls /q/sub"]));
+    assert_eq!(seen, "arrived\n", "{seen}");
+    ok(&d.docker(&["rm", "-f", "watcher"]));
+}
