@@ -485,6 +485,25 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-t", session])
     }
 
+    /// Types `line` until `needle` shows: an attach that is not connected
+    /// yet when the first line goes out (under load) gets the next one.
+    fn type_until(&self, session: &str, line: &str, needle: &str) {
+        for _ in 0..10 {
+            self.run(&["send-keys", "-t", session, line, "Enter"]);
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while std::time::Instant::now() < deadline {
+                if self.screen(session).contains(needle) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!(
+            "{needle:?} never showed in {session}: {}",
+            self.screen(session)
+        );
+    }
+
     fn wait_for(&self, session: &str, needle: &str) {
         eventually(&format!("{needle:?} on the screen"), || {
             self.screen(session).contains(needle)
@@ -559,9 +578,7 @@ fn drive_a_terminal(d: &berth_testkit::daemon::Daemon, tmux: &Tmux, cli: &str, n
         "30",
         &format!("{cli} attach --detach-keys ctrl-x {name}; echo keys-ended=$?; sleep 60"),
     ]);
-    std::thread::sleep(Duration::from_millis(500));
-    tmux.run(&["send-keys", "-t", &keyed, "echo keyed-$((2*3))", "Enter"]);
-    tmux.wait_for(&keyed, "keyed-6");
+    tmux.type_until(&keyed, "echo keyed-$((2*3))", "keyed-6");
     tmux.run(&["send-keys", "-t", &keyed, "C-x"]);
     // The docker CLI's words and code for a detached attach.
     tmux.wait_for(&keyed, "read escape sequence");
@@ -579,15 +596,7 @@ fn drive_a_terminal(d: &berth_testkit::daemon::Daemon, tmux: &Tmux, cli: &str, n
         "30",
         &format!("{cli} attach {name}; echo attach-ended=$?; sleep 60"),
     ]);
-    std::thread::sleep(Duration::from_millis(500));
-    tmux.run(&[
-        "send-keys",
-        "-t",
-        &attach,
-        "echo reattached-$((6*7))",
-        "Enter",
-    ]);
-    tmux.wait_for(&attach, "reattached-42");
+    tmux.type_until(&attach, "echo reattached-$((6*7))", "reattached-42");
     tmux.run(&["send-keys", "-t", &attach, "exit 3", "Enter"]);
     tmux.wait_for(&attach, "attach-ended=3");
     assert_eq!(
