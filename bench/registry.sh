@@ -16,7 +16,8 @@
 #
 # berth's pull also unpacks the layers into snapshots (what a pull is for:
 # decompress, hash the diff ID, write the files); skopeo's only stores the
-# blobs, in an OCI layout. berth makes every blob durable (fsync) before it
+# blobs, in an OCI layout. Where podman is installed, its pull (which
+# unpacks, as berth's does) is measured too. berth makes every blob durable (fsync) before it
 # counts as stored; skopeo does not sync. BENCH_DIR=/dev/shm runs everything
 # on tmpfs, taking the disk out of the comparison. Prints the median
 # MB/s of each (1 MB = 10^6 bytes) and the ratios. Needs root (berth's
@@ -25,6 +26,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 BERTH=${1:-$("$here/scripts/build-release.sh")}
 ROUNDS=${2:-3}
+PODMAN=$(command -v podman || true)
 for tool in skopeo docker-registry python3; do
     command -v "$tool" >/dev/null || { echo "registry.sh: $tool is not installed" >&2; exit 1; }
 done
@@ -147,6 +149,13 @@ for round in $(seq "$ROUNDS"); do
         rm -rf "$root"
         record "berth pull $name" "$(timed berth_env "$root" pull -q "$reg/bench/$name:v1")"
         rm -rf "$root"
+        if [ -n "$PODMAN" ]; then
+            # A peer that unpacks what it pulls, as berth does.
+            proot="$WORK/podman"
+            record "podman pull $name" "$(timed podman --root "$proot/root" --runroot "$proot/run" pull -q --tls-verify=false "$reg/bench/$name:v1")"
+            podman --root "$proot/root" --runroot "$proot/run" system reset -f >/dev/null 2>&1 || true
+            rm -rf "$proot"
+        fi
         stop_registries
         # --- servers, under skopeo ----------------------------------------
         for server in distribution berth; do
@@ -161,7 +170,9 @@ done
 
 printf '%-28s %10s %10s\n' "measurement ($ROUNDS rounds)" "median s" "MB/s"
 declare -A SPEED
-for key in "skopeo push" "berth push" "skopeo pull" "berth pull" \
+pulls=("skopeo pull" "berth pull")
+[ -n "$PODMAN" ] && pulls+=("podman pull")
+for key in "skopeo push" "berth push" "${pulls[@]}" \
            "distribution-server push" "berth-server push" "distribution-server pull" "berth-server pull"; do
     for name in one multi; do
         secs=$(printf '%s' "${RESULT["$key $name"]}" | median)
@@ -178,4 +189,8 @@ for name in one multi; do
         printf 'server %-5s %-5s berth/distribution %5.2fx\n' "$op" "$name" \
             "$(echo "${SPEED["berth-server $op $name"]} / ${SPEED["distribution-server $op $name"]}" | bc -l)"
     done
+    if [ -n "$PODMAN" ]; then
+        printf 'client pull  %-5s berth/podman (both unpack) %5.2fx\n' "$name" \
+            "$(echo "${SPEED["berth pull $name"]} / ${SPEED["podman pull $name"]}" | bc -l)"
+    fi
 done
