@@ -335,7 +335,11 @@ pub fn compile(s: &LinuxSeccomp) -> Result<CompiledFilter, SeccompError> {
 /// and a missing, torn or unreadable one is compiled and written again.
 /// The cache is only an optimisation: failing to write it is not an error.
 pub fn compile_cached(s: &LinuxSeccomp, cache: &Path) -> Result<CompiledFilter, SeccompError> {
-    let path = cache.join(format!("{}.bpf", cache_key(s)));
+    // Without all of its key, no cache.
+    let Some(key) = cache_key(s) else {
+        return compile(s);
+    };
+    let path = cache.join(format!("{key}.bpf"));
     if let Some(filter) = std::fs::read(&path).ok().and_then(|b| decode_cached(&b)) {
         return Ok(filter);
     }
@@ -355,19 +359,17 @@ pub fn cache_dir(root: &Path) -> PathBuf {
 /// Bump when the program generated for the same profile changes.
 const CACHE_FORMAT: &str = "berth-seccomp-1";
 
-fn cache_key(s: &LinuxSeccomp) -> String {
+fn cache_key(s: &LinuxSeccomp) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let mut h = Sha256::new();
     h.update(CACHE_FORMAT);
-    if let Ok(v) = libseccomp::ScmpVersion::current() {
-        h.update(format!("\0{}.{}.{}", v.major, v.minor, v.micro));
-    }
-    if let Ok(m) = std::fs::metadata("/proc/self/exe") {
-        let id = (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec());
-        h.update(format!("\0{id:?}\0"));
-    }
+    let v = libseccomp::ScmpVersion::current().ok()?;
+    h.update(format!("\0{}.{}.{}", v.major, v.minor, v.micro));
+    let m = std::fs::metadata("/proc/self/exe").ok()?;
+    let id = (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec());
+    h.update(format!("\0{id:?}\0"));
     h.update(serde_json::to_vec(s).expect("the profile serialises"));
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// `sha256(rest) | flags (native c_ulong) | length u32 LE | unknown names joined by

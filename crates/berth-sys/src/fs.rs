@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Replaces `path` with `data` atomically and durably: the data goes to a
@@ -49,6 +49,8 @@ fn replace(path: &Path, data: &[u8], mode: u32, durable: bool) -> io::Result<()>
             .mode(mode)
             .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)?;
+        // The mode as asked, whatever the umask.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(data)?;
         if !durable {
             return std::fs::rename(&tmp, path);
@@ -232,6 +234,21 @@ mod tests {
         assert!(!try_lock_exclusive(&second).unwrap());
         drop(first);
         assert!(try_lock_exclusive(&second).unwrap());
+    }
+
+    #[test]
+    fn replace_file_gives_the_mode_asked_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("hosts");
+        // 0666 survives no usual umask: only an explicit chmod gives it.
+        replace_file(&p, b"127.0.0.1 localhost\n", 0o666).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666);
+        assert_eq!(std::fs::read(&p).unwrap(), b"127.0.0.1 localhost\n");
+        replace_file(&p, b"x", 0o600).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

@@ -362,6 +362,25 @@ fn mounts_platforms_and_prunes_through_the_cli() {
         ],
     ));
     assert_eq!(out, "bound\n/v\n");
+    // Only the local volume driver exists; asking for another is an error.
+    let out = berth_cli(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            "type=volume,src=elsewhere,dst=/e,volume-driver=nfs-plugin",
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("nfs-plugin"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!check(berth_cli(&d, &["volume", "ls", "-q"])).contains("elsewhere"));
     // A bad field is refused before anything is made.
     let out = berth_cli(
         &d,

@@ -325,6 +325,38 @@ fn image_volumes_and_local_bind_volumes() {
     assert_eq!(&parts[..2], ["volume", "/data"], "{volume}");
     let name = parts[2].to_owned();
     assert!(ok(&d.docker(&["volume", "ls", "-q"])).contains(&name));
+    // --volumes-from brings that volume, not a fresh one for the image's
+    // VOLUME; and `:rw` does not make a read-only volume writable.
+    let shared = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "anon",
+        "withvol:1",
+        "cat",
+        "/data/f",
+    ]));
+    assert_eq!(shared, "kept\n");
+    ok(&d.docker(&[
+        "create",
+        "--name",
+        "ro-source",
+        "-v",
+        "rovol:/r:ro",
+        "busybox",
+    ]));
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "ro-source:rw",
+        "busybox",
+        "touch",
+        "/r/x",
+    ]);
+    assert!(!out.status.success(), "a read-only volume became writable");
+    ok(&d.docker(&["rm", "-v", "ro-source"]));
+    ok(&d.docker(&["volume", "rm", "rovol"]));
     ok(&d.docker(&["rm", "-v", "anon"]));
     assert!(!ok(&d.docker(&["volume", "ls", "-q"])).contains(&name));
     // The local driver's bind: the volume is a host directory.
@@ -453,5 +485,20 @@ fn bind_propagation_carries_host_mounts_into_the_container() {
     // ...reaches the rslave bind, not the private one.
     let seen = ok(&d.docker(&["exec", "watcher", "sh", "-c", "ls /p/sub; ls /q/sub"]));
     assert_eq!(seen, "arrived\n", "{seen}");
+    // A bind takes the source's submounts, unless told not to.
+    let flat = format!("type=bind,src={path},dst=/n,bind-recursive=disabled");
+    let seen = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &private,
+        "--mount",
+        &flat,
+        "busybox",
+        "sh",
+        "-c",
+        "ls /q/sub; echo -; ls /n/sub",
+    ]));
+    assert_eq!(seen, "arrived\n-\n", "{seen}");
     ok(&d.docker(&["rm", "-f", "watcher"]));
 }

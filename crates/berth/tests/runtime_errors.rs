@@ -270,3 +270,33 @@ fn systemd_cgroup_is_refused_with_advice() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cgroupfs"), "{}", stderr(&out));
 }
+
+#[test]
+fn delete_force_removes_a_container_whose_state_is_unreadable() {
+    require_root!();
+    let root = StateRoot::new(berth());
+    let id = unique_id("torn");
+    let b = Bundle::from_spec(berth(), &["sleep", "100"]);
+    root.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    // A host crash: the processes are gone, and the state (not fsynced)
+    // is an empty file.
+    let pid = root.state(&id)["pid"].as_i64().unwrap() as i32;
+    // SAFETY: killing the container's init, which this test started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let state = root.path().join(&id).join("state.json");
+    std::fs::write(&state, b"").unwrap();
+    let out = root.run(&["delete", &id]);
+    assert!(!out.status.success(), "only --force removes it");
+    root.ok(&["delete", "--force", &id]);
+    assert!(!root.path().join(&id).exists());
+    // What a reboot would have removed with the processes (the killed
+    // init may take a moment to leave its cgroup).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !leftover_cgroups(&id).is_empty() && std::time::Instant::now() < deadline {
+        for dir in leftover_cgroups(&id) {
+            let _ = std::fs::remove_dir(dir);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(leftover_cgroups(&id).is_empty());
+}

@@ -439,23 +439,21 @@ impl Containers {
                 .and_then(|v| v.get("NoCopy"))
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(false);
+            let driver = options
+                .and_then(|o| o.get("DriverConfig"))
+                .and_then(|d| d.get("Name"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
             wanted.push(Wanted {
                 name: m.source.clone(),
                 dst: m.target.clone(),
                 ro: m.read_only,
                 no_copy,
                 mode: if no_copy { "nocopy" } else { "" }.into(),
+                driver,
                 options: map("Options"),
                 labels: map("Labels"),
             });
-        }
-        for path in cfg.volumes.iter().flat_map(|v| v.keys()) {
-            if !taken.contains(path) && !wanted.iter().any(|w| &w.dst == path) {
-                wanted.push(Wanted {
-                    dst: path.clone(),
-                    ..Default::default()
-                });
-            }
         }
         let mut out: Vec<MountPoint> = Vec::new();
         let mut binds_from = Vec::new();
@@ -473,10 +471,9 @@ impl Containers {
                     continue;
                 }
                 taken.push(mp.destination.clone());
-                let rw = match mode {
-                    Some(m) => m == "rw",
-                    None => mp.rw,
-                };
+                // `:ro` makes it read-only; `:rw` cannot make a read-only
+                // one writable.
+                let rw = mp.rw && mode != Some("ro");
                 out.push(MountPoint { rw, ..mp });
             }
             // Its bind mounts too, as Docker takes them.
@@ -488,11 +485,17 @@ impl Containers {
                     continue;
                 }
                 taken.push(dst.to_owned());
-                let ro = match mode {
-                    Some(m) => m == "ro",
-                    None => opts.split(',').any(|o| o == "ro"),
-                };
+                let ro = mode == Some("ro") || opts.split(',').any(|o| o == "ro");
                 binds_from.push(format!("{src}:{dst}:{}", if ro { "ro" } else { "rw" }));
+            }
+        }
+        // The image's VOLUMEs last: what is mounted there otherwise wins.
+        for path in cfg.volumes.iter().flat_map(|v| v.keys()) {
+            if !taken.contains(path) && !wanted.iter().any(|w| &w.dst == path) {
+                wanted.push(Wanted {
+                    dst: path.clone(),
+                    ..Default::default()
+                });
             }
         }
         for w in wanted {
@@ -502,6 +505,7 @@ impl Containers {
                 ro,
                 no_copy: nocopy,
                 mode,
+                driver,
                 options,
                 mut labels,
             } = w;
@@ -510,7 +514,7 @@ impl Containers {
             }
             let made = self.volumes.create(
                 (!name.is_empty()).then_some(name.as_str()),
-                None,
+                driver.as_deref(),
                 options,
                 labels,
             );
@@ -547,6 +551,8 @@ struct Wanted {
     no_copy: bool,
     /// The options as given (`ro`, `nocopy`), for inspect.
     mode: String,
+    /// `--mount volume-driver=`: only `local` exists.
+    driver: Option<String>,
     /// `--mount volume-opt=`: the local driver's options for a new volume.
     options: BTreeMap<String, String>,
     /// `--mount volume-label=`.

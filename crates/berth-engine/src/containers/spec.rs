@@ -302,16 +302,29 @@ fn mounts(rec: &Record, paths: &Paths) -> Result<Vec<Value>, String> {
                     ));
                 }
                 let ro = if spec.read_only { "ro" } else { "rw" };
-                let propagation = spec
-                    .rest
-                    .get("BindOptions")
+                let options = spec.rest.get("BindOptions");
+                let set = |key: &str| {
+                    options
+                        .and_then(|b| b.get(key))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                };
+                if set("ReadOnlyForceRecursive") || set("ReadOnlyNonRecursive") {
+                    return Err(format!(
+                        "invalid mount config for type \"bind\" at {}: choosing how read-only applies to submounts is not supported",
+                        spec.target
+                    ));
+                }
+                // NonRecursive: the submounts of the source stay out.
+                let bind = if set("NonRecursive") { "bind" } else { "rbind" };
+                let propagation = options
                     .and_then(|b| b.get("Propagation"))
                     .and_then(Value::as_str)
                     .filter(|p| !p.is_empty())
                     .unwrap_or("rprivate");
                 m.push(
                     json!({ "destination": spec.target, "type": "bind", "source": spec.source,
-                               "options": ["rbind", ro, propagation] }),
+                               "options": [bind, ro, propagation] }),
                 );
             }
             "tmpfs" => {

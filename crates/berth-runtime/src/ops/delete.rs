@@ -17,6 +17,16 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<Error>> {
         Ok(c) => c,
         // runc's delete --force of a missing container succeeds.
         Err(Error::NotFound { .. }) if force => return Ok(Vec::new()),
+        // An unreadable state (the state is not fsynced: an empty file after
+        // a host crash, whose processes the crash ended): --force removes
+        // what is left of it.
+        Err(Error::Config { .. }) if force => {
+            let dir = Container::dir_of(root, &berth_model::ContainerId::new(id)?);
+            return match std::fs::remove_dir_all(&dir) {
+                Ok(()) => Ok(Vec::new()),
+                Err(e) => Err(Error::io("remove", dir)(e)),
+            };
+        }
         Err(e) => return Err(e),
     };
     let status = c.status();

@@ -107,7 +107,10 @@ pub(super) fn in_child(f: impl FnOnce() -> Result<i32, String>) -> Result<i32, S
     match unsafe { nix::unistd::fork() }.map_err(|e| format!("fork: {e}"))? {
         nix::unistd::ForkResult::Child => {
             drop(r);
-            let mut answer = serde_json::to_vec(&f()).expect("answers serialise");
+            // A panic must not unwind into the shim's loop in this child.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                .unwrap_or_else(|_| Err("the exec helper panicked".into()));
+            let mut answer = serde_json::to_vec(&result).expect("answers serialise");
             answer.push(b'\n');
             let _ = std::fs::File::from(w).write_all(&answer);
             // SAFETY: ends the child without unwinding into the shim's loop.

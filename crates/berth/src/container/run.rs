@@ -872,13 +872,19 @@ fn mount_spec(m: &str) -> Result<Value, String> {
             "bind-nonrecursive" => {
                 bind.insert("NonRecursive".into(), json!(flag(&k, v.as_deref())?));
             }
-            "bind-recursive" => {
-                let r = value()?;
-                if !["enabled", "disabled", "writable", "readonly"].contains(&r.as_str()) {
-                    return Err(bad(format!("bind-recursive={r:?}")));
+            "bind-recursive" => match value()?.as_str() {
+                "enabled" => {}
+                "disabled" => {
+                    bind.insert("NonRecursive".into(), json!(true));
                 }
-                bind.insert("NonRecursive".into(), json!(r == "disabled"));
-            }
+                "readonly" => {
+                    bind.insert("ReadOnlyForceRecursive".into(), json!(true));
+                }
+                "writable" => {
+                    bind.insert("ReadOnlyNonRecursive".into(), json!(true));
+                }
+                r => return Err(bad(format!("bind-recursive={r:?}"))),
+            },
             "volume-nocopy" => {
                 volume.insert("NoCopy".into(), json!(flag(&k, v.as_deref())?));
             }
