@@ -40,8 +40,9 @@
 //!   berth and by runc reacts the same way to a foreign-ABI syscall.
 //!
 //! * As runc does, when the default action refuses (anything but allow and
-//!   log), a syscall of the native architecture whose number is above every
-//!   syscall the profile names fails with `ENOSYS`, not the default action:
+//!   log), a syscall of the native architecture (or of its 32-bit one, when
+//!   the profile lists it) whose number is above every syscall the profile
+//!   names for that architecture fails with `ENOSYS`, not the default action:
 //!   a syscall newer than the profile is then one the kernel "lacks", and
 //!   libc falls back to the older call it replaces (`fchmodat2`,
 //!   `clone3`...). The check is a few instructions put before libseccomp's
@@ -357,7 +358,7 @@ pub fn cache_dir(root: &Path) -> PathBuf {
 }
 
 /// Bump when the program generated for the same profile changes.
-const CACHE_FORMAT: &str = "berth-seccomp-1";
+const CACHE_FORMAT: &str = "berth-seccomp-2";
 
 fn cache_key(s: &LinuxSeccomp) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
@@ -425,9 +426,11 @@ struct Plan {
     rules: Vec<PlannedRule>,
     /// Syscall names libseccomp does not know.
     unknown: Vec<String>,
-    /// The highest native syscall number the profile names, whatever the
-    /// action: the syscalls above it are newer than the profile.
-    newest: Option<u32>,
+    /// For each architecture the ENOSYS stub covers, its `AUDIT_ARCH_*`,
+    /// whether its numbers may carry the x32 bit, and the highest syscall
+    /// number the profile names for it, whatever the action: the syscalls
+    /// above it are newer than the profile.
+    newest: Vec<(u32, bool, u32)>,
 }
 
 /// One libseccomp rule.
@@ -464,7 +467,7 @@ fn plan(s: &LinuxSeccomp) -> Result<Plan, SeccompError> {
         flags |= flag_bits(flag)?;
     }
 
-    let arches = s
+    let arches: Vec<(ScmpArch, Arch)> = s
         .architectures()
         .iter()
         .flatten()
@@ -473,17 +476,24 @@ fn plan(s: &LinuxSeccomp) -> Result<Plan, SeccompError> {
 
     let mut rules = Vec::new();
     let mut unknown = Vec::new();
-    let mut newest = None;
     for entry in s.syscalls().iter().flatten() {
         plan_entry(entry, default, &mut rules, &mut unknown)?;
-        for name in entry.names() {
-            // Names that exist only on other architectures resolve to
-            // libseccomp's negative pseudo-numbers.
-            if let Ok(nr) = ScmpSyscall::from_name(name).map(i32::from)
-                && let Ok(nr) = u32::try_from(nr)
-            {
-                newest = newest.max(Some(nr));
-            }
+    }
+    let listed: Vec<ScmpArch> = arches.iter().map(|(a, _)| *a).collect();
+    let mut newest = Vec::new();
+    for (arch, audit, x32) in stub_arches(&listed) {
+        // Names that do not exist on an architecture resolve to
+        // libseccomp's negative pseudo-numbers.
+        let max = s
+            .syscalls()
+            .iter()
+            .flatten()
+            .flat_map(|e| e.names())
+            .filter_map(|n| ScmpSyscall::from_name_by_arch(n, arch).ok())
+            .filter_map(|nr| u32::try_from(i32::from(nr)).ok())
+            .max();
+        if let Some(max) = max {
+            newest.push((audit, x32, max));
         }
     }
 
@@ -693,8 +703,8 @@ fn build(plan: &Plan) -> Result<Vec<libc::sock_filter>, SeccompError> {
     }
     let mut program = export(&ctx)?;
     let refuses = !matches!(default, ScmpAction::Allow | ScmpAction::Log);
-    if let Some(newest) = plan.newest.filter(|_| refuses) {
-        let mut stubbed = enosys_stub(newest);
+    if refuses && !plan.newest.is_empty() {
+        let mut stubbed = enosys_stub(&plan.newest);
         stubbed.append(&mut program);
         program = stubbed;
     }
@@ -706,56 +716,83 @@ fn build(plan: &Plan) -> Result<Vec<libc::sock_filter>, SeccompError> {
     Ok(program)
 }
 
-/// The native architecture's `AUDIT_ARCH_*` value (the `arch` field of
-/// `struct seccomp_data`) and whether its syscalls may carry the x32 bit.
-fn native_audit_arch() -> Option<(u32, bool)> {
+/// The architectures the ENOSYS stub covers: the native one, and the
+/// 32-bit one it also runs when the profile lists it, each with its
+/// `AUDIT_ARCH_*` value (the `arch` field of `struct seccomp_data`) and
+/// whether its syscalls may carry the x32 bit.
+fn stub_arches(listed: &[ScmpArch]) -> Vec<(ScmpArch, u32, bool)> {
+    let mut out = Vec::new();
     if cfg!(target_arch = "x86_64") {
-        Some((0xC000_003E, true))
+        out.push((ScmpArch::X8664, 0xC000_003E, true));
+        if listed.contains(&ScmpArch::X86) {
+            out.push((ScmpArch::X86, 0x4000_0003, false));
+        }
     } else if cfg!(target_arch = "aarch64") {
-        Some((0xC000_00B7, false))
-    } else {
-        None
+        out.push((ScmpArch::Aarch64, 0xC000_00B7, false));
+        if listed.contains(&ScmpArch::Arm) {
+            out.push((ScmpArch::Arm, 0x4000_0028, false));
+        }
     }
+    out
 }
 
-/// Instructions that answer `ENOSYS` to a native syscall numbered above
-/// `newest` and otherwise fall through to the next instruction (the start
-/// of libseccomp's program, which loads what it needs itself). Empty where
-/// the native architecture is not known here. x32 syscalls (numbers with
-/// bit 30 set, on the x86_64 audit arch) are left to libseccomp, which
-/// filters them as their own architecture.
-fn enosys_stub(newest: u32) -> Vec<libc::sock_filter> {
+/// Instructions that answer `ENOSYS` to a syscall of one of `arches`
+/// (`AUDIT_ARCH_*`, x32 bit possible, newest number) numbered above its
+/// newest, and otherwise go on to the instruction after the stub (the start
+/// of libseccomp's program, which loads what it needs itself). x32 syscalls
+/// (numbers with bit 30 set, on the x86_64 audit arch) are left to
+/// libseccomp, which filters them as their own architecture.
+///
+/// One block per architecture, then one return:
+/// `ld arch; jeq ARCH ? on : next; ld nr; [jset X32 ? out : on;] jgt NEWEST ? enosys : out`.
+fn enosys_stub(arches: &[(u32, bool, u32)]) -> Vec<libc::sock_filter> {
     const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-    let Some((arch, x32)) = native_audit_arch() else {
-        return Vec::new();
-    };
-    let insn = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+    let insn = |code: u32, jt: usize, jf: usize, k: u32| libc::sock_filter {
         code: code as u16,
-        jt,
-        jf,
+        jt: u8::try_from(jt).expect("short jump"),
+        jf: u8::try_from(jf).expect("short jump"),
         k,
     };
     let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
     let jump = |op: u32| libc::BPF_JMP | op | libc::BPF_K;
-    // seccomp_data: nr at offset 0, arch at offset 4.
-    let mut tail = vec![insn(load, 0, 0, 0)];
-    if x32 {
-        // Set: skip the comparison and the return.
-        tail.push(insn(jump(libc::BPF_JSET), 2, 0, X32_SYSCALL_BIT));
+    let block_len = |x32: bool| if x32 { 5 } else { 4 };
+    let enosys_at: usize = arches.iter().map(|a| block_len(a.1)).sum();
+    let out_at = enosys_at + 1;
+    let mut stub = Vec::with_capacity(out_at);
+    for (audit, x32, newest) in arches {
+        let start = stub.len();
+        let next = start + block_len(*x32);
+        // Offsets count from the instruction after the jump.
+        let from = |at: usize, target: usize| target - (at + 1);
+        // seccomp_data: nr at offset 0, arch at offset 4.
+        stub.push(insn(load, 0, 0, 4));
+        let at = stub.len();
+        let elsewhere = if next == enosys_at { out_at } else { next };
+        stub.push(insn(jump(libc::BPF_JEQ), 0, from(at, elsewhere), *audit));
+        stub.push(insn(load, 0, 0, 0));
+        if *x32 {
+            let at = stub.len();
+            stub.push(insn(
+                jump(libc::BPF_JSET),
+                from(at, out_at),
+                0,
+                X32_SYSCALL_BIT,
+            ));
+        }
+        let at = stub.len();
+        stub.push(insn(
+            jump(libc::BPF_JGT),
+            from(at, enosys_at),
+            from(at, out_at),
+            *newest,
+        ));
     }
-    tail.push(insn(jump(libc::BPF_JGT), 0, 1, newest));
-    tail.push(insn(
+    stub.push(insn(
         libc::BPF_RET | libc::BPF_K,
         0,
         0,
         libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
     ));
-    let mut stub = vec![
-        insn(load, 0, 0, 4),
-        // Another architecture: skip the rest of the stub.
-        insn(jump(libc::BPF_JEQ), 0, tail.len() as u8, arch),
-    ];
-    stub.append(&mut tail);
     stub
 }
 

@@ -704,7 +704,14 @@ fn install_without_no_new_privs_needs_cap_sys_admin() {
 /// Makes an i386 `getpid` through `int 0x80`; returns its result.
 #[cfg(target_arch = "x86_64")]
 fn int80_getpid() -> i64 {
-    let mut rax: i64 = 20; // __NR_getpid on i386
+    int80(20) // __NR_getpid on i386
+}
+
+/// Makes the i386 syscall `nr` without arguments through `int 0x80`;
+/// returns its result (a negative errno on failure).
+#[cfg(target_arch = "x86_64")]
+fn int80(nr: i64) -> i64 {
+    let mut rax: i64 = nr;
     // SAFETY: a syscall without arguments; the registers the kernel may
     // touch are declared.
     unsafe {
@@ -716,6 +723,39 @@ fn int80_getpid() -> i64 {
         );
     }
     rax
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn newer_i386_syscalls_are_enosys_too_when_the_profile_lists_i386() {
+    if in_child(|| i32::from(int80_getpid() <= 0)) != Outcome::Exited(0) {
+        eprintln!("skipped: this kernel runs no i386 syscalls");
+        return;
+    }
+    let f = compiled(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "syscalls": [{"names": ["exit", "exit_group", "getpid"], "action": "SCMP_ACT_ALLOW"}]
+    }));
+    let out = under(&f, || {
+        // i386: getpid (20) listed, getuid (24) older than exit_group (252)
+        // and not listed, 1000 newer than anything named.
+        if int80(20) <= 0 {
+            return 1;
+        }
+        if int80(24) != -i64::from(libc::EPERM) {
+            return 2;
+        }
+        if int80(1000) != -i64::from(libc::ENOSYS) {
+            return 3;
+        }
+        // SAFETY: a native syscall number that does not exist.
+        if errno(unsafe { libc::syscall(1000) }) != libc::ENOSYS {
+            return 4;
+        }
+        0
+    });
+    assert_eq!(out, Outcome::Exited(0));
 }
 
 #[cfg(target_arch = "x86_64")]
