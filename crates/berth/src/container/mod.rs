@@ -3,6 +3,7 @@
 //! answers, one is started in the background, so a first `berth run`
 //! just works.
 
+mod mount;
 mod observe;
 mod run;
 
