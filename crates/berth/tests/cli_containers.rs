@@ -401,21 +401,7 @@ fn mounts_platforms_and_prunes_through_the_cli() {
     );
     // --platform reaches create: a local image of another platform is
     // refused rather than run.
-    let other = common::platforms().1;
-    let out = berth_cli(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--pull",
-            "never",
-            "--platform",
-            other,
-            "busybox",
-            "true",
-        ],
-    );
-    common::assert_platform_refused(&out);
+    common::assert_other_platform_refused(|args| berth_cli(&d, args));
     // container prune asks first; no changes on anything but yes.
     let out = berth_with_input(&d, &["container", "prune"], b"n\n");
     assert!(

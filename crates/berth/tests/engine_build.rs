@@ -4,25 +4,13 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use berth_testkit::daemon::{DOCKER, Daemon};
+use berth_testkit::daemon::DOCKER;
 use berth_testkit::peer::run_with_timeout;
-use common::engine::{daemon, ok};
+use common::engine::{classic_build, daemon, ok};
 use common::text;
-
-fn classic(d: &Daemon, args: &[&str]) -> Output {
-    run_with_timeout(
-        Command::new(DOCKER)
-            .env("DOCKER_BUILDKIT", "0")
-            .arg("-H")
-            .arg(d.host())
-            .arg("build")
-            .args(args),
-        Duration::from_secs(60),
-    )
-}
 
 #[test]
 fn docker_build_with_the_classic_builder_makes_runnable_images() {
@@ -42,7 +30,7 @@ fn docker_build_with_the_classic_builder_makes_runnable_images() {
     let app = |extra: &[&str]| {
         let mut args = extra.to_vec();
         args.extend(["-f", &file, "--build-arg", "WHO=docker", dir]);
-        classic(&d, &args)
+        classic_build(&d, &args)
     };
     let out = app(&["-t", "classic:1"]);
     let progress = ok(&out);
@@ -121,7 +109,7 @@ fn docker_build_with_the_classic_builder_makes_runnable_images() {
         "FROM busybox:latest AS one\nRUN sleep 0.3 && echo first\nFROM busybox:latest AS two\nRUN echo second\nFROM busybox:latest\nCOPY --from=one /bin/sh /one\nCOPY --from=two /bin/sh /two\n",
     )
     .unwrap();
-    let staged = ok(&classic(
+    let staged = ok(&classic_build(
         &d,
         &["--no-cache", "-f", &format!("{dir}/stages.Dockerfile"), dir],
     ));
@@ -140,7 +128,7 @@ fn docker_build_with_the_classic_builder_makes_runnable_images() {
         "FROM busybox:latest\nRUN echo about to fail; exit 4\n",
     )
     .unwrap();
-    let out = classic(&d, &["-t", "classic:broken", dir]);
+    let out = classic_build(&d, &["-t", "classic:broken", dir]);
     // The docker CLI exits with the RUN's code.
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::engine::{daemon, eventually, inspect, ok};
+use common::engine::{classic_build, daemon, eventually, inspect, ok};
 use common::text;
 
 #[test]
@@ -288,24 +288,17 @@ fn image_volumes_and_local_bind_volumes() {
     let Some(d) = daemon() else { return };
     // An image's VOLUME: an anonymous volume per container, filled from the
     // image, gone with rm -v.
-    let built = Command::new(berth_testkit::daemon::DOCKER)
-        .env("DOCKER_BUILDKIT", "0")
-        .arg("-H")
-        .arg(d.host())
-        .args(["build", "-q", "-t", "withvol:1", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().expect("piped").write_all(
-                b"FROM busybox\nRUN mkdir /data && echo from-image > /data/seed\nVOLUME /data\n",
-            )?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    ok(&built);
+    let ctx = d.dir().join("withvol");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN mkdir /data && echo from-image > /data/seed\nVOLUME /data\n",
+    )
+    .unwrap();
+    ok(&classic_build(
+        &d,
+        &["-q", "-t", "withvol:1", ctx.to_str().unwrap()],
+    ));
     let seeded = ok(&d.docker(&[
         "run",
         "--name",

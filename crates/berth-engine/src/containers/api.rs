@@ -78,15 +78,12 @@ pub fn status_text(c: &Container) -> String {
 /// Inspect's `Mounts`: the bind mounts, then the volumes, as Docker lists
 /// them.
 fn mount_points(rec: &super::Record) -> Vec<Value> {
-    let propagations = [
-        "shared", "rshared", "slave", "rslave", "private", "rprivate",
-    ];
     let mut out: Vec<Value> = super::create::bind_specs(rec)
         .iter()
         .filter_map(|b| {
             let (src, dst, opts) = super::spec::split_bind(b).ok()?;
             let opts: Vec<&str> = opts.split(',').filter(|o| !o.is_empty()).collect();
-            let propagation = opts.iter().find(|o| propagations.contains(o));
+            let propagation = opts.iter().find(|o| super::spec::PROPAGATIONS.contains(o));
             Some(json!({
                 "Type": "bind", "Source": src, "Destination": dst, "Mode": opts.join(","),
                 "RW": !opts.contains(&"ro"), "Propagation": propagation.unwrap_or(&"rprivate"),

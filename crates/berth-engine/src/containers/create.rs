@@ -571,13 +571,7 @@ pub(super) fn bind_specs(rec: &super::Record) -> Vec<String> {
         .collect();
     for m in host.mounts.iter().filter(|m| m.kind == "bind") {
         let mut mode = if m.read_only { "ro" } else { "rw" }.to_owned();
-        if let Some(p) = m
-            .rest
-            .get("BindOptions")
-            .and_then(|b| b.get("Propagation"))
-            .and_then(serde_json::Value::as_str)
-            .filter(|p| !p.is_empty())
-        {
+        if let Some(p) = spec::bind_propagation(m) {
             mode = format!("{mode},{p}");
         }
         out.push(format!("{}:{}:{mode}", m.source, m.target));

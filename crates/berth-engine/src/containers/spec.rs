@@ -203,6 +203,20 @@ pub fn split_bind(bind: &str) -> Result<(&str, &str, &str), String> {
 
 /// A `-v` bind (`/host:/ctr[:opts]`) as an OCI mount; none for a volume
 /// (a name, or no source), which the container's volumes carry.
+/// The propagation modes a bind mount may name.
+pub const PROPAGATIONS: [&str; 6] = [
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
+
+/// The propagation a `--mount type=bind` names, if any.
+pub fn bind_propagation(m: &berth_api::container::MountSpec) -> Option<&str> {
+    m.rest
+        .get("BindOptions")
+        .and_then(|b| b.get("Propagation"))
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+}
+
 fn bind_mount(bind: &str) -> Result<Option<Value>, String> {
     let (src, dst, opts) = split_bind(bind)?;
     if !src.starts_with('/') {
@@ -219,9 +233,7 @@ fn bind_mount(bind: &str) -> Result<Option<Value>, String> {
         match o {
             "ro" | "rw" => options.push(o.to_owned()),
             "z" | "Z" | "nocopy" => {}
-            "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
-                propagation = o.to_owned()
-            }
+            o if PROPAGATIONS.contains(&o) => propagation = o.to_owned(),
             other => return Err(format!("invalid mode {other:?} in {bind:?}")),
         }
     }
@@ -317,11 +329,7 @@ fn mounts(rec: &Record, paths: &Paths) -> Result<Vec<Value>, String> {
                 }
                 // NonRecursive: the submounts of the source stay out.
                 let bind = if set("NonRecursive") { "bind" } else { "rbind" };
-                let propagation = options
-                    .and_then(|b| b.get("Propagation"))
-                    .and_then(Value::as_str)
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or("rprivate");
+                let propagation = bind_propagation(spec).unwrap_or("rprivate");
                 m.push(
                     json!({ "destination": spec.target, "type": "bind", "source": spec.source,
                                "options": [bind, ro, propagation] }),

@@ -33,6 +33,21 @@ pub fn berth_daemon() -> Option<Daemon> {
     daemon().filter(berth_only)
 }
 
+/// `docker build ARGS` with the CLI's classic builder (`DOCKER_BUILDKIT=0`),
+/// 60 s at most.
+#[allow(dead_code)]
+pub fn classic_build(d: &Daemon, args: &[&str]) -> std::process::Output {
+    berth_testkit::peer::run_with_timeout(
+        std::process::Command::new(DOCKER)
+            .env("DOCKER_BUILDKIT", "0")
+            .arg("-H")
+            .arg(d.host())
+            .arg("build")
+            .args(args),
+        Duration::from_secs(60),
+    )
+}
+
 /// The output of a command that must succeed.
 pub fn ok(out: &std::process::Output) -> String {
     super::check(out.clone())

@@ -141,10 +141,21 @@ pub fn platforms() -> (&'static str, &'static str) {
     }
 }
 
-/// `run --pull never --platform OTHER` was refused as Docker refuses it:
-/// the local image is of another platform.
+/// `run --pull never --platform OTHER busybox` through `cli` is refused as
+/// Docker refuses it: the local image is of another platform.
 #[allow(dead_code)]
-pub fn assert_platform_refused(out: &Output) {
+pub fn assert_other_platform_refused(cli: impl Fn(&[&str]) -> Output) {
+    let other = platforms().1;
+    let out = cli(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--platform",
+        other,
+        "busybox",
+        "true",
+    ]);
     assert_eq!(out.status.code(), Some(125));
     assert!(
         text(&out.stderr).contains("does not match the specified platform"),
